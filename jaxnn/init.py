@@ -1,0 +1,317 @@
+"""`from jaxnn import init`: torch's weight initialisation as Flax initializers.
+
+Each ``init.X_(...)`` takes torch's arguments (without the tensor) and returns a Flax
+initializer ``(key, shape, dtype) -> array``, usable in a layer constructor::
+
+    nn.Linear(4, 2, weight_init=init.xavier_uniform_(), bias_init=init.zeros_())
+
+Fans follow torch's definitions, computed on Flax's layouts: a kernel of shape
+(*receptive, in, out) (Linear (in, out), Conv2d HWIO) has
+fan_in = in * prod(receptive) and fan_out = out * prod(receptive) -- the same numbers
+torch gets from its (out, in, *receptive) weight, grouped convolutions included.
+
+``reinitialize`` re-draws the parameters of an existing variables tree by layer type,
+the counterpart of torch's ``for m in model.modules(): if isinstance(m, nn.Conv2d): ...``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "Initializer",
+    "calculate_gain",
+    "constant_",
+    "default_bias_init",
+    "default_weight_init",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "reinitialize",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+Initializer = Callable[..., jax.Array]
+
+_LINEAR_GAINS = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for ``nonlinearity``, as torch's ``calculate_gain``."""
+    if nonlinearity in _LINEAR_GAINS:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = float(param)
+        else:
+            raise ValueError(f"negative_slope {param} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _fans(shape: tuple[int, ...], who: str) -> tuple[int, int]:
+    if len(shape) < 2:
+        raise ValueError(
+            f"{who}: fan in and fan out can not be computed for a tensor with "
+            f"fewer than 2 dimensions (shape {tuple(shape)})"
+        )
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _fan(shape, mode: str, who: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"{who}: mode {mode!r} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _fans(shape, who)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _uniform(key, shape, dtype, low: float, high: float) -> jax.Array:
+    return jax.random.uniform(key, shape, dtype, minval=low, maxval=high)
+
+
+def uniform_(a: float = 0.0, b: float = 1.0) -> Initializer:
+    """U(a, b)."""
+    return lambda key, shape, dtype=jnp.float32: _uniform(key, shape, dtype, a, b)
+
+
+def normal_(mean: float = 0.0, std: float = 1.0) -> Initializer:
+    """N(mean, std^2)."""
+    return lambda key, shape, dtype=jnp.float32: mean + std * jax.random.normal(key, shape, dtype)
+
+
+def trunc_normal_(
+    mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
+) -> Initializer:
+    """N(mean, std^2) truncated to [a, b] (absolute bounds, as in torch)."""
+    if std <= 0:
+        raise ValueError(f"trunc_normal_: std must be positive, got {std}")
+
+    def initializer(key, shape, dtype=jnp.float32):
+        lower, upper = (a - mean) / std, (b - mean) / std
+        z = jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)
+        return (mean + std * z).astype(dtype)
+
+    return initializer
+
+
+def constant_(val: float) -> Initializer:
+    """Every element = ``val``."""
+    return lambda key, shape, dtype=jnp.float32: jnp.full(shape, val, dtype)
+
+
+def zeros_() -> Initializer:
+    """Every element = 0."""
+    return constant_(0.0)
+
+
+def ones_() -> Initializer:
+    """Every element = 1."""
+    return constant_(1.0)
+
+
+def xavier_uniform_(gain: float = 1.0) -> Initializer:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+
+    def initializer(key, shape, dtype=jnp.float32):
+        fan_in, fan_out = _fans(shape, "xavier_uniform_")
+        bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+        return _uniform(key, shape, dtype, -bound, bound)
+
+    return initializer
+
+
+def xavier_normal_(gain: float = 1.0) -> Initializer:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+
+    def initializer(key, shape, dtype=jnp.float32):
+        fan_in, fan_out = _fans(shape, "xavier_normal_")
+        std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+        return std * jax.random.normal(key, shape, dtype)
+
+    return initializer
+
+
+def kaiming_uniform_(
+    a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Initializer:
+    """U(-bound, bound) with bound = gain(nonlinearity, a) * sqrt(3 / fan)."""
+
+    def initializer(key, shape, dtype=jnp.float32):
+        fan = _fan(shape, mode, "kaiming_uniform_")
+        if fan == 0:
+            return jnp.zeros(shape, dtype)
+        bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+        return _uniform(key, shape, dtype, -bound, bound)
+
+    return initializer
+
+
+def kaiming_normal_(
+    a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Initializer:
+    """N(0, std^2) with std = gain(nonlinearity, a) / sqrt(fan)."""
+
+    def initializer(key, shape, dtype=jnp.float32):
+        fan = _fan(shape, mode, "kaiming_normal_")
+        if fan == 0:
+            return jnp.zeros(shape, dtype)
+        std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+        return std * jax.random.normal(key, shape, dtype)
+
+    return initializer
+
+
+def orthogonal_(gain: float = 1.0) -> Initializer:
+    """A (semi-)orthogonal matrix scaled by ``gain``. As in torch, a kernel is seen as a
+    matrix of out rows by (in * receptive) columns, so in Flax layout the *last* axis
+    (out) holds the orthogonal rows."""
+
+    def initializer(key, shape, dtype=jnp.float32):
+        if len(shape) < 2:
+            raise ValueError(
+                f"orthogonal_: only tensors with 2 or more dimensions are "
+                f"supported (shape {tuple(shape)})"
+            )
+        rows, cols = shape[-1], math.prod(shape[:-1])
+        flat = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q, r = jnp.linalg.qr(flat)
+        q = q * jnp.sign(jnp.diagonal(r))
+        if rows < cols:
+            q = q.T  # (rows, cols)
+        else:
+            q = q[:rows]  # already (rows, cols)
+        # torch's (out, in, *receptive) -> Flax layout (*receptive, in, out)
+        q = q.reshape(shape[-1], shape[-2], *shape[:-2])
+        q = jnp.transpose(q, (*range(2, len(shape)), 1, 0))
+        return (gain * q).astype(dtype)
+
+    return initializer
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def default_weight_init() -> Initializer:
+    """torch's default for Linear and Conv weights: kaiming_uniform_(a=sqrt(5)), which is
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    return kaiming_uniform_(a=math.sqrt(5))
+
+
+def default_bias_init(fan_in: int) -> Initializer:
+    """torch's default for Linear and Conv biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    with the fan_in of the layer's weight (0 when fan_in is 0)."""
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return uniform_(-bound, bound)
+
+
+# ----------------------------------------------------------------------------- re-initialise
+
+
+def reinitialize(
+    model: Any,
+    variables: Mapping[str, Any],
+    rules: Mapping[type, Mapping[str, Initializer]],
+    *args: Any,
+    key: jax.Array,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Re-draw parameters of ``variables`` by layer type; returns a new tree.
+
+    ``rules`` maps a layer class to ``{param_name: initializer}``; every module that is
+    an instance of the class gets those parameters re-drawn (the first matching class
+    wins, so list subclasses first). ``*args`` / ``**kwargs`` are example inputs for
+    ``model`` (shapes only matter: nothing is computed). The counterpart of::
+
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight); nn.init.constant_(m.bias, 0)
+
+    is::
+
+        variables = init.reinitialize(
+            model, variables,
+            {nn.Conv2d: {"kernel": init.xavier_uniform_(), "bias": init.zeros_()}},
+            x, key=jax.random.key(1))
+    """
+    from jaxnn.introspect import named_modules
+
+    params = variables["params"]
+    modules = named_modules(model, variables, *args, **kwargs)
+    flat = {path: leaf for path, leaf in _flatten(params)}
+    matched = set()
+    for index, (name, module) in enumerate(modules.items()):
+        for cls, inits in rules.items():
+            if isinstance(module, cls):
+                prefix = tuple(name.split(".")) if name else ()
+                for leaf_name, initializer in inits.items():
+                    path = (*prefix, leaf_name)
+                    if path not in flat:
+                        continue
+                    old = flat[path]
+                    leaf_key = jax.random.fold_in(
+                        jax.random.fold_in(key, index), _stable_hash(leaf_name)
+                    )
+                    flat[path] = initializer(leaf_key, old.shape, old.dtype)
+                    matched.add(cls)
+                break
+    unmatched = [cls.__name__ for cls in rules if cls not in matched]
+    if unmatched:
+        raise ValueError(
+            f"reinitialize: no parameters of {', '.join(unmatched)} were found "
+            f"in the model (check the classes and parameter names in rules)"
+        )
+    out = dict(variables)
+    out["params"] = _unflatten(flat)
+    return out
+
+
+def _stable_hash(text: str) -> int:
+    return zlib.crc32(text.encode()) % (2**31)
+
+
+def _flatten(tree, prefix=()):
+    for k, v in tree.items():
+        if isinstance(v, Mapping):
+            yield from _flatten(v, (*prefix, k))
+        else:
+            yield (*prefix, k), v
+
+
+def _unflatten(flat):
+    out: dict = {}
+    for path, leaf in flat.items():
+        node = out
+        for k in path[:-1]:
+            node = node.setdefault(k, {})
+        node[path[-1]] = leaf
+    return out

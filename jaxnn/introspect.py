@@ -1,0 +1,340 @@
+"""torch-style introspection of a jaxnn model: modules, parameters and buffers by their
+torch names, ``state_dict`` / ``load_state_dict``, a torchinfo-like ``summary`` and
+per-module outputs (what a torch forward hook would see).
+
+Names come from :func:`jaxnn.compat.convert.torch_key` and the layouts from its leaf
+rule table, so they are exactly the keys of ``flax_to_torch(variables)`` -- without
+needing torch. Example::
+
+    >>> from jaxnn import introspect
+    >>> v = LeNet().init(jax.random.key(0), x)
+    >>> {k: a.shape for k, a in introspect.named_parameters(v).items()}["conv1.weight"]
+    (6, 3, 5, 5)
+    >>> introspect.intermediates(LeNet(), v, x, names=["conv1"])["conv1"].shape
+    (1, 6, 28, 28)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from flax import linen
+
+from jaxnn.compat.convert import LEAF_RULES, torch_key, torch_to_flax
+
+__all__ = [
+    "ModelSummary",
+    "SummaryRow",
+    "captured_calls",
+    "count_parameters",
+    "intermediates",
+    "load_state_dict",
+    "named_buffers",
+    "named_modules",
+    "named_parameters",
+    "state_dict",
+    "summary",
+]
+
+_RULES = {(r.collection, r.flax_name): r for r in LEAF_RULES}
+# a leaf's rank in the table orders leaves within a module as torch does:
+# weight, bias, running_mean, running_var, num_batches_tracked
+_RULE_RANK = {(r.collection, r.flax_name): i for i, r in enumerate(LEAF_RULES)}
+
+
+def named_modules(
+    model: linen.Module, variables: Mapping[str, Any], *args: Any, **kwargs: Any
+) -> dict[str, linen.Module]:
+    """Every module ``model`` calls on the example input, keyed by torch path
+    (``''`` for the model itself, then e.g. ``'model1.0'``), in call order.
+
+    Nothing is computed: the model is traced abstractly (``jax.eval_shape``), so
+    example inputs only need the right shapes and dtypes.
+    """
+    found: dict[str, linen.Module] = {}
+
+    def record(next_fun, fun_args, fun_kwargs, context):
+        if context.method_name == "__call__":
+            found.setdefault(".".join(context.module.path), context.module)
+        return next_fun(*fun_args, **fun_kwargs)
+
+    def run(variables, *args, **kwargs):
+        with linen.intercept_methods(record):
+            return model.apply(variables, *args, **kwargs)
+
+    jax.eval_shape(run, variables, *args, **kwargs)
+    return found
+
+
+# ----------------------------------------------------------------------------- state dict
+
+
+def _natural(part: str) -> tuple[int, int | str]:
+    # "features.10" after "features.2", as torch's registration order has them
+    return (0, int(part)) if part.isdigit() else (1, part)
+
+
+def _leaves(
+    tree: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterable[tuple[tuple[str, ...], Any]]:
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, (*prefix, str(key)))
+        else:
+            yield (*prefix, str(key)), value
+
+
+def _torch_leaves(variables: Mapping[str, Any], collection: str) -> dict[str, np.ndarray]:
+    """``variables[collection]`` as {torch key: numpy array in torch's layout and dtype},
+    ordered by module path, and within a module as torch orders a layer's tensors."""
+    leaves = list(_leaves(variables.get(collection, {})))
+    leaves.sort(
+        key=lambda item: (
+            [_natural(p) for p in item[0][:-1]],
+            _RULE_RANK.get((collection, item[0][-1]), len(_RULE_RANK)),
+            item[0][-1],
+        )
+    )
+    out = {}
+    for path, leaf in leaves:
+        rule = _RULES.get((collection, path[-1]))
+        array = np.asarray(leaf)
+        if rule is not None:
+            array = np.ascontiguousarray(rule.to_torch(array))
+            if rule.torch_dtype is not None:
+                array = array.astype(rule.torch_dtype)
+        out[torch_key(collection, path)] = array
+    return out
+
+
+def named_parameters(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The trainable parameters by torch name, in torch's layout: torch's
+    ``dict(model.named_parameters())``.
+
+    A Linear ``kernel`` (in, out) comes back as ``weight`` (out, in), a Conv2d HWIO
+    kernel as OIHW, a BatchNorm ``scale`` as ``weight``. Keys are ordered by module path
+    (numeric indices numerically), which is torch's order except where a torch model
+    registers its layers out of alphabetical order -- compare as dicts.
+    """
+    return _torch_leaves(variables, "params")
+
+
+def named_buffers(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The BatchNorm running statistics by torch name (``bn1.running_mean``,
+    ``bn1.running_var``, ``bn1.num_batches_tracked`` as int64): torch's
+    ``dict(model.named_buffers())``."""
+    return _torch_leaves(variables, "batch_stats")
+
+
+def state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Parameters and buffers by torch key, as numpy arrays in torch's layout: the keys
+    and values of ``flax_to_torch(variables)`` without needing torch.
+
+    ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``
+    accepts it.
+    """
+    merged = {**named_parameters(variables), **named_buffers(variables)}
+    return dict(sorted(merged.items(), key=lambda kv: [_natural(p) for p in kv[0].split(".")[:-1]]))
+
+
+def load_state_dict(
+    variables: Mapping[str, Any], state_dict: Mapping[str, Any], *, strict: bool = True
+) -> dict[str, Any]:
+    """New variables with the values of a torch-keyed ``state_dict`` (torch tensors or
+    numpy arrays): torch's ``model.load_state_dict(sd)``, returning instead of mutating.
+
+    Args:
+        variables: the model's current variables (only the structure and shapes are read).
+        state_dict: torch key -> tensor/array; not modified.
+        strict: missing and unexpected keys are an error. Default: True.
+
+    Raises:
+        StateDictMismatchError: listing every missing, unexpected and mis-shaped key.
+    """
+    return torch_to_flax(state_dict, variables, strict=strict)
+
+
+def count_parameters(variables: Mapping[str, Any]) -> int:
+    """Number of trainable scalars: torch's ``sum(p.numel() for p in model.parameters())``."""
+    return sum(math.prod(np.shape(leaf)) for _, leaf in _leaves(variables.get("params", {})))
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One module call: its torch path, class name, depth, output shape(s) and the number
+    of parameters under it (``None`` on a repeated call of a shared module)."""
+
+    path: str
+    type: str
+    depth: int
+    output_shape: Any
+    num_params: int | None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What :func:`summary` returns: ``rows`` in call order, totals, and a torchinfo-like
+    table as ``str(summary)``."""
+
+    model: str
+    rows: list[SummaryRow]
+    total_params: int
+    total_buffers: int
+
+    def __str__(self) -> str:
+        header = ("Layer (type)", "Output Shape", "Param #")
+        lines = []
+        for r in self.rows:
+            name = r.type if not r.path else "  " * (r.depth - 1) + f"{r.path} ({r.type})"
+            params = "--" if r.num_params is None else f"{r.num_params:,}"
+            lines.append((name, str(r.output_shape), params))
+        widths = [max(len(row[i]) for row in [header, *lines]) for i in range(3)]
+
+        def fmt(row):
+            return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}"
+
+        rule = "=" * len(fmt(header))
+        return "\n".join(
+            [
+                rule,
+                fmt(header),
+                rule,
+                *(fmt(row) for row in lines),
+                rule,
+                f"Total params: {self.total_params:,}",
+                f"Buffers (running stats): {self.total_buffers:,}",
+                rule,
+            ]
+        )
+
+
+def _shapes(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a: tuple(a.shape), tree)
+
+
+def summary(
+    model: linen.Module, variables: Mapping[str, Any], *args: Any, **kwargs: Any
+) -> ModelSummary:
+    """A torchinfo-style table of ``model`` on example inputs: one row per module call,
+    in call order, with its torch path, class, output shape and parameter count.
+
+    Nothing is computed (the model is traced with ``jax.eval_shape``), so the inputs
+    only need the right shapes. Flax's own ``Module.tabulate`` re-runs ``init`` and shows
+    Flax's names and layouts; this reads the given variables and speaks torch.
+
+    Example::
+
+        >>> print(introspect.summary(LeNet(), v, jnp.zeros((1, 3, 32, 32))))
+    """
+    calls: list[list[Any]] = []  # [path, module, output shape], filled in on return
+
+    def record(next_fun, fun_args, fun_kwargs, context):
+        if context.method_name != "__call__":
+            return next_fun(*fun_args, **fun_kwargs)
+        entry = [".".join(context.module.path), context.module, None]
+        calls.append(entry)  # appended at the start: pre-order, parents first
+        out = next_fun(*fun_args, **fun_kwargs)
+        entry[2] = _shapes(out)
+        return out
+
+    def run(variables, *args, **kwargs):
+        with linen.intercept_methods(record):
+            return model.apply(variables, *args, **kwargs)
+
+    jax.eval_shape(run, variables, *args, **kwargs)
+
+    params = named_parameters(variables)
+    seen: set[str] = set()
+    rows = []
+    for path, module, shape in calls:
+        num_params = None
+        if path not in seen:
+            seen.add(path)
+            prefix = f"{path}." if path else ""
+            num_params = sum(a.size for k, a in params.items() if k.startswith(prefix))
+        depth = path.count(".") + 1 if path else 0
+        rows.append(SummaryRow(path, type(module).__name__, depth, shape, num_params))
+    return ModelSummary(
+        type(model).__name__,
+        rows,
+        count_parameters(variables),
+        sum(a.size for a in named_buffers(variables).values()),
+    )
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def intermediates(
+    model: linen.Module,
+    variables: Mapping[str, Any],
+    *args: Any,
+    names: Iterable[str],
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """The outputs of the named modules on ``args`` (eval mode): what a torch forward
+    hook registered on ``model.get_submodule(name)`` would see.
+
+    Built on Flax's ``capture_intermediates``, restricted to the requested paths. A module
+    called more than once (a shared ``relu``) reports its last call, as a hook storing
+    into a dict would.
+
+    Args:
+        model, variables: the model and its variables.
+        *args, **kwargs: the model's inputs.
+        names: torch module paths, e.g. ``['conv1', 'layer1.0.bn2']``.
+
+    Returns:
+        {name: output}.
+
+    Raises:
+        ValueError: a name is not a module the model calls; the message lists those it does.
+
+    Example::
+
+        >>> feats = intermediates(model, v, x, names=["conv1"])["conv1"]   # (N, 6, 28, 28)
+    """
+    if isinstance(names, str):
+        raise TypeError(
+            f"intermediates: names must be a list of module paths, "
+            f"got the string {names!r} (write names=[{names!r}])"
+        )
+    wanted = list(dict.fromkeys(names))
+
+    def keep(module: linen.Module, method_name: str) -> bool:
+        return method_name == "__call__" and ".".join(module.path) in wanted
+
+    _, state = model.apply(variables, *args, capture_intermediates=keep, mutable=[], **kwargs)
+    captured = captured_calls(state.get("intermediates", {}))
+    missing = [n for n in wanted if n not in captured]
+    if missing:
+        known = [p for p in named_modules(model, variables, *args, **kwargs) if p]
+        raise ValueError(
+            f"intermediates: no module {', '.join(map(repr, missing))} is called "
+            f"by {type(model).__name__}; its modules are: {', '.join(known)}"
+        )
+    return {n: captured[n][-1] for n in wanted}
+
+
+def captured_calls(tree: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """Flatten Flax's ``intermediates`` collection (from ``capture_intermediates``) into
+    {torch module path: (output of call 1, output of call 2, ...)}; ``''`` is the model."""
+    out: dict[str, tuple[Any, ...]] = {}
+
+    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for key, value in node.items():
+            if key == "__call__":
+                out[".".join(prefix)] = tuple(value)
+            elif isinstance(value, Mapping):
+                walk(value, (*prefix, key))
+
+    walk(tree, ())
+    return out

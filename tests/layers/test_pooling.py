@@ -1,0 +1,130 @@
+"""Pooling layers against torch.nn, incl. ceil_mode, padding and adaptive bins."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from conftest import assert_close, to_numpy
+
+import jaxnn as nn
+
+ATOL = 1e-5
+
+
+def _check(layer, ref, x):
+    out = layer.apply({}, x)
+    assert_close(out, to_numpy(ref(torch.from_numpy(x))), ATOL)
+
+
+MAX_CASES = [
+    dict(kernel_size=2),
+    dict(kernel_size=2, stride=2),
+    dict(kernel_size=3, stride=2),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
+    dict(kernel_size=3, stride=1, dilation=2),
+    dict(kernel_size=2, stride=3, dilation=(1, 2), ceil_mode=True),
+    dict(kernel_size=4, stride=3, padding=2, ceil_mode=True),
+]
+
+
+@pytest.mark.parametrize("kwargs", MAX_CASES, ids=str)
+@pytest.mark.parametrize("spatial", [(7, 7), (10, 9), (14, 14)])
+def test_max_pool(kwargs, spatial, rng):
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    _check(nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), x)
+
+
+AVG_CASES = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    dict(kernel_size=(4, 2), stride=(3, 1), padding=(2, 1), ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, divisor_override=5),
+]
+
+
+@pytest.mark.parametrize("kwargs", AVG_CASES, ids=str)
+@pytest.mark.parametrize("spatial", [(7, 7), (10, 9)])
+def test_avg_pool(kwargs, spatial, rng):
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    _check(nn.AvgPool2d(**kwargs), torch.nn.AvgPool2d(**kwargs), x)
+
+
+ADAPTIVE = [
+    ((7, 7), 7),
+    ((8, 8), 4),
+    ((10, 9), (3, 4)),
+    ((5, 7), (7, 7)),
+    ((2, 2), 7),
+    ((9, 6), (None, 4)),
+    ((1, 1), (3, 2)),
+    ((13, 11), 1),
+]
+
+
+@pytest.mark.parametrize(("spatial", "output_size"), ADAPTIVE, ids=str)
+def test_adaptive_avg_pool(spatial, output_size, rng):
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    _check(nn.AdaptiveAvgPool2d(output_size), torch.nn.AdaptiveAvgPool2d(output_size), x)
+
+
+@pytest.mark.parametrize(("spatial", "output_size"), ADAPTIVE, ids=str)
+def test_adaptive_max_pool(spatial, output_size, rng):
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    _check(nn.AdaptiveMaxPool2d(output_size), torch.nn.AdaptiveMaxPool2d(output_size), x)
+
+
+def test_unbatched_input(rng):
+    x = rng.standard_normal((3, 9, 9)).astype(np.float32)
+    _check(nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1), x)
+    _check(nn.AvgPool2d(2), torch.nn.AvgPool2d(2), x)
+    _check(nn.AdaptiveAvgPool2d(4), torch.nn.AdaptiveAvgPool2d(4), x)
+
+
+def test_max_pool_gradient_matches_torch(rng):
+    x = rng.standard_normal((2, 2, 9, 9)).astype(np.float32)
+    layer = nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)
+    g = jax.grad(lambda x: jnp.sum(layer.apply({}, x) ** 2))(x)
+    xt = torch.from_numpy(x).requires_grad_()
+    (torch.nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)(xt) ** 2).sum().backward()
+    assert_close(g, to_numpy(xt.grad), ATOL)
+
+
+def test_avg_pool_gradient_matches_torch(rng):
+    x = rng.standard_normal((2, 2, 9, 9)).astype(np.float32)
+    kwargs = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    g = jax.grad(lambda x: jnp.sum(nn.AvgPool2d(**kwargs).apply({}, x) ** 2))(x)
+    xt = torch.from_numpy(x).requires_grad_()
+    (torch.nn.AvgPool2d(**kwargs)(xt) ** 2).sum().backward()
+    assert_close(g, to_numpy(xt.grad), ATOL)
+
+
+def test_repr_matches_torch():
+    for kwargs in MAX_CASES:
+        assert repr(nn.MaxPool2d(**kwargs)) == repr(torch.nn.MaxPool2d(**kwargs))
+    assert repr(nn.AdaptiveAvgPool2d((7, 7))) == repr(torch.nn.AdaptiveAvgPool2d((7, 7)))
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"padding \(2, 2\) should be at most half"):
+        nn.MaxPool2d(3, padding=2)
+    with pytest.raises(
+        ValueError,
+        match=r"expected input of shape \(N, C, H, W\) or \(C, H, W\), "
+        r"got \(4, 4\)",
+    ):
+        nn.MaxPool2d(2).apply({}, jnp.ones((4, 4)))
+    with pytest.raises(ValueError, match=r"input of spatial size \(1, 1\) is too small"):
+        nn.AvgPool2d(2).apply({}, jnp.ones((1, 1, 1, 1)))
+    with pytest.raises(ValueError, match="divisor_override must be non-zero"):
+        nn.AvgPool2d(2, divisor_override=0)
+    with pytest.raises(ValueError, match="output_size must be positive"):
+        nn.AdaptiveAvgPool2d(0).apply({}, jnp.ones((1, 1, 4, 4)))
