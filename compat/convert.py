@@ -170,11 +170,12 @@ def flax_to_torch(variables: Mapping[str, Any]) -> dict[str, Any]:
                 f"flax_to_torch: two leaves map to the torch key {key!r} "
                 f"(second: {collection}/{'/'.join(path)})"
             )
-        array = np.ascontiguousarray(rule.to_torch(_to_numpy(leaf)))
+        # a C-ordered copy that keeps 0-d leaves 0-d (ascontiguousarray would not)
+        array = np.array(rule.to_torch(_to_numpy(leaf)), order="C", copy=True)
         if array.dtype == jnp.bfloat16:
-            tensor = torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+            tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
         else:
-            tensor = torch.from_numpy(array.copy())
+            tensor = torch.from_numpy(array)
         if rule.torch_dtype is not None:
             tensor = tensor.to(getattr(torch, rule.torch_dtype))
         out[key] = tensor

@@ -205,7 +205,7 @@ def orthogonal_(gain: float = 1.0) -> Initializer:
         rows, cols = shape[-1], math.prod(shape[:-1])
         flat = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
         q, r = jnp.linalg.qr(flat)
-        q = q * jnp.sign(jnp.diagonal(r))
+        q = q * jnp.sign(jnp.diagonal(r))[None, :]
         if rows < cols:
             q = q.T  # (rows, cols)
         else:
