@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flax import linen
-from flax.linen.module import _unspecified_parent
 
 from jaxnn.layers.module import Module
 
 __all__ = ["Sequential"]
+
+# linen's "parent not given" sentinel, read from the public dataclass field default
+_UNSPECIFIED_PARENT = next(f.default for f in dataclasses.fields(Module) if f.name == "parent")
 
 
 class Sequential(Module):
@@ -39,7 +42,7 @@ class Sequential(Module):
     def __init__(
         self,
         *layers: Callable[..., Any],
-        parent: Any = _unspecified_parent,
+        parent: Any = _UNSPECIFIED_PARENT,
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
