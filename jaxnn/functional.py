@@ -23,25 +23,47 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+# the loss functions live with their classes in jaxnn.losses; F is their torch home too
+from jaxnn.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_max_pool2d",
     "avg_pool2d",
     "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "conv2d",
+    "cross_entropy",
     "dropout",
     "elu",
     "flatten",
     "gelu",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
     "leaky_relu",
     "linear",
     "log_softmax",
     "max_pool2d",
+    "mse_loss",
+    "nll_loss",
     "one_hot",
     "pad",
     "relu",
     "sigmoid",
     "silu",
+    "smooth_l1_loss",
     "softmax",
     "tanh",
     "unflatten",
@@ -365,10 +387,12 @@ def _max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, who):
     pads = [(0, 0), (0, 0)]
     for s, k, st, p, d, o in zip(spatial, kernel, stride, padding, dilation, out):
         pads.append((p, max((o - 1) * st + d * (k - 1) + 1 - s - p, 0)))
+    # a concrete (numpy) init value: under jit a jnp scalar is a tracer, and
+    # reduce_window then falls back to a generic reduction that has no gradient
     if jnp.issubdtype(x.dtype, jnp.floating):
-        init = jnp.array(-jnp.inf, x.dtype)
+        init = np.array(-np.inf, x.dtype)
     else:
-        init = jnp.array(jnp.iinfo(x.dtype).min, x.dtype)
+        init = np.array(np.iinfo(x.dtype).min, x.dtype)
     y = lax.reduce_window(
         x, init, lax.max, (1, 1, *kernel), (1, 1, *stride), pads, window_dilation=(1, 1, *dilation)
     )
@@ -430,7 +454,7 @@ def _avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, diviso
     for s, k, st, p, o in zip(spatial, kernel, stride, padding, out):
         pads.append((p, max((o - 1) * st + k - s - p, 0)))
     summed = lax.reduce_window(
-        x, jnp.array(0, x.dtype), lax.add, (1, 1, *kernel), (1, 1, *stride), pads
+        x, np.array(0, x.dtype), lax.add, (1, 1, *kernel), (1, 1, *stride), pads
     )
     summed = summed[:, :, : out[0], : out[1]]
     if divisor_override is not None:
@@ -500,7 +524,7 @@ def _adaptive_avg_pool2d(x, output_size, who):
     elif h % oh == 0 and w % ow == 0:
         kh, kw = h // oh, w // ow
         y = lax.reduce_window(
-            x, jnp.array(0, x.dtype), lax.add, (1, 1, kh, kw), (1, 1, kh, kw), "VALID"
+            x, np.array(0, x.dtype), lax.add, (1, 1, kh, kw), (1, 1, kh, kw), "VALID"
         ) / jnp.asarray(kh * kw, x.dtype)
     else:
         # bins overlap or repeat (also when the output is larger than the input):

@@ -128,3 +128,23 @@ def test_errors():
         nn.AvgPool2d(2, divisor_override=0)
     with pytest.raises(ValueError, match="output_size must be positive"):
         nn.AdaptiveAvgPool2d(0).apply({}, jnp.ones((1, 1, 4, 4)))
+
+
+@pytest.mark.parametrize(
+    ("layer", "ref"),
+    [
+        (nn.MaxPool2d(3, 2, padding=1), torch.nn.MaxPool2d(3, 2, padding=1)),
+        (nn.AvgPool2d(3, 2, padding=1), torch.nn.AvgPool2d(3, 2, padding=1)),
+        (nn.AdaptiveAvgPool2d(3), torch.nn.AdaptiveAvgPool2d(3)),
+        (nn.AdaptiveMaxPool2d(3), torch.nn.AdaptiveMaxPool2d(3)),
+    ],
+    ids=repr,
+)
+def test_gradient_under_jit(layer, ref, rng):
+    # jit traces the init values of reduce_window; they must stay concrete or the
+    # reduction loses its gradient (it did once: eager gradients hid it)
+    x = rng.standard_normal((2, 2, 9, 9)).astype(np.float32)
+    g = jax.jit(jax.grad(lambda x: jnp.sum(layer.apply({}, x) ** 2)))(x)
+    xt = torch.from_numpy(x).requires_grad_()
+    (ref(xt) ** 2).sum().backward()
+    assert_close(g, to_numpy(xt.grad), ATOL)
