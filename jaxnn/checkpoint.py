@@ -1,0 +1,352 @@
+"""Save and load jaxnn variables with orbax: the counterpart of
+``torch.save(model.state_dict(), path)`` / ``model.load_state_dict(torch.load(path))``.
+
+A checkpoint is a directory holding the arrays (orbax, under ``arrays/``) and a small
+JSON file (:data:`METADATA_FILE`) with the jaxnn version and, when given, the model's
+name and constructor arguments::
+
+    >>> jaxnn.checkpoint.save("lenet_ckpt", variables, metadata={"model": "LeNet"})
+    >>> variables = jaxnn.checkpoint.load("lenet_ckpt", template=variables)
+
+Writes are atomic: everything goes into a temporary sibling directory that is renamed
+into place only once complete, so a crash mid-save never leaves a half-written
+checkpoint, and an existing one is replaced only with ``force=True``.
+
+Training runs use :class:`CheckpointManager`: the whole ``TrainState`` every epoch,
+the best epoch by a metric, and exact resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "ARRAYS_DIR",
+    "METADATA_FILE",
+    "CheckpointManager",
+    "is_checkpoint",
+    "load",
+    "read_metadata",
+    "save",
+]
+
+METADATA_FILE = "jaxnn_checkpoint.json"
+ARRAYS_DIR = "arrays"
+_FORMAT = "jaxnn-checkpoint"
+_FORMAT_VERSION = 1
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
+
+
+def _plain(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain nested dict (FrozenDicts and other mappings unwrapped); leaves untouched."""
+    return {str(k): _plain(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
+
+
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory written by :func:`save`."""
+    return (Path(path) / METADATA_FILE).is_file()
+
+
+def save(
+    path: str | os.PathLike,
+    variables: Mapping[str, Any],
+    *,
+    force: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``variables`` (e.g. ``{'params': ..., 'batch_stats': ...}``) to the
+    checkpoint directory ``path``, atomically.
+
+    Args:
+        path: the checkpoint directory to create. Its parent must exist.
+        variables: a nested mapping of arrays (jax or numpy); not modified.
+        force: replace an existing ``path`` (atomically: the old checkpoint is moved
+            aside, the new one renamed in, then the old one deleted). Default: False.
+        metadata: JSON-serialisable extras stored beside the arrays, e.g.
+            ``{"model": "LeNet", "model_kwargs": {}}``. Default: None.
+
+    Returns:
+        the checkpoint's path.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is False.
+        FileNotFoundError: the parent directory does not exist.
+        TypeError: ``metadata`` is not JSON-serialisable.
+    """
+    import orbax.checkpoint as ocp
+
+    path = Path(path).absolute()
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; pass force=True to replace it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
+    from jaxnn import __version__  # at call time: jaxnn/__init__ may import this module
+
+    info = {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "jaxnn_version": __version__,
+        **dict(metadata or {}),
+    }
+    info_text = json.dumps(info, indent=2, sort_keys=True)  # fails before anything is written
+
+    tmp = _sibling(path, "tmp")
+    try:
+        tmp.mkdir()
+        ocp.PyTreeCheckpointer().save(tmp / ARRAYS_DIR, _plain(variables))
+        (tmp / METADATA_FILE).write_text(info_text + "\n")
+        if path.exists():
+            old = _sibling(path, "old")
+            path.rename(old)
+            try:
+                tmp.rename(path)
+            except BaseException:
+                old.rename(path)
+                raise
+            _remove(old)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata JSON stored in the checkpoint ``path``.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a jaxnn checkpoint.
+    """
+    file = Path(path) / METADATA_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{path} is not a jaxnn checkpoint (no {METADATA_FILE})")
+    return json.loads(file.read_text())
+
+
+def load(path: str | os.PathLike, template: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read the variables saved by :func:`save` in ``path``.
+
+    Args:
+        path: a checkpoint directory.
+        template: optional variables of the expected structure (real arrays or
+            ``jax.eval_shape`` results): the checkpoint must have exactly its leaves and
+            shapes, and each leaf is returned in the template's dtype. Default: None.
+
+    Returns:
+        a nested dict of numpy arrays (dtypes as saved, or the template's).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a jaxnn checkpoint.
+        ValueError: the checkpoint does not fit ``template`` (every difference listed).
+    """
+    import orbax.checkpoint as ocp
+
+    read_metadata(path)  # a clear error for a directory that is not a checkpoint
+    arrays = Path(path).absolute() / ARRAYS_DIR
+    checkpointer = ocp.PyTreeCheckpointer()
+    meta = checkpointer.metadata(arrays)
+    # orbax >= 0.11 wraps the tree in StepMetadata.item_metadata.tree
+    meta = getattr(meta, "item_metadata", meta)
+    meta = getattr(meta, "tree", meta)
+    # numpy restore: no device placement or sharding info needed, one host copy
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
+    tree = checkpointer.restore(arrays, args=ocp.args.PyTreeRestore(restore_args=restore_args))
+    tree = _plain(tree)
+    if template is not None:
+        tree = _fit(tree, _plain(template))
+    return tree
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}/{k}" if prefix else str(k)
+        out.update(_flat(v, key) if isinstance(v, Mapping) else {key: v})
+    return out
+
+
+def _fit(tree: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    got, want = _flat(tree), _flat(template)
+    missing = [k for k in want if k not in got]
+    unexpected = [k for k in got if k not in want]
+    mismatched = [
+        f"{k}: checkpoint has shape {tuple(np.shape(got[k]))}, template {tuple(want[k].shape)}"
+        for k in want
+        if k in got and tuple(np.shape(got[k])) != tuple(want[k].shape)
+    ]
+    if missing or unexpected or mismatched:
+        lines = ["checkpoint does not fit the template:"]
+        if missing:
+            lines.append(f"  missing ({len(missing)}): {', '.join(missing)}")
+        if unexpected:
+            lines.append(f"  unexpected ({len(unexpected)}): {', '.join(unexpected)}")
+        lines += [f"  size mismatch for {m}" for m in mismatched]
+        raise ValueError("\n".join(lines))
+
+    def cast(value: Any, like: Any) -> Any:
+        return value if value.dtype == like.dtype else np.asarray(value).astype(like.dtype)
+
+    def walk(node: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: walk(node[k], v) if isinstance(v, Mapping) else cast(node[k], v)
+            for k, v in like.items()
+        }
+
+    return walk(tree, template)
+
+
+# ----------------------------------------------------------------------------- training runs
+
+
+def _lower_is_better(metric: str) -> bool:
+    return "loss" in metric or "mse" in metric or "error" in metric
+
+
+class CheckpointManager:
+    """Every-epoch checkpoints of a whole ``jaxnn.train.TrainState`` with orbax, for exact
+    resume and for keeping the best model.
+
+    Layout: ``DIR/latest/<epoch>/`` (the last ``max_to_keep`` epochs) and
+    ``DIR/best/<epoch>/`` (the best epoch by a metric). Orbax writes each checkpoint into
+    a temporary directory and renames it when complete, so a crash mid-save leaves the
+    previous checkpoint as the latest readable one. With ``async_save`` the arrays are
+    copied off the device before ``save`` returns and written in the background.
+
+    Args:
+        directory: where the checkpoints live (created if missing).
+        max_to_keep: how many recent epochs to keep. Default: 3.
+        async_save: write in a background thread. Default: True.
+
+    Example::
+
+        ckpt = CheckpointManager("runs/lenet")
+        if ckpt.latest_epoch() is not None:
+            state, meta = ckpt.restore(state)        # state: a template of the same structure
+            start_epoch = meta["epoch"]
+        ...
+        ckpt.save(epoch + 1, state, metrics={"val_accuracy": 0.97}, best_metric="val_accuracy")
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike, *, max_to_keep: int = 3, async_save: bool = True
+    ) -> None:
+        import orbax.checkpoint as ocp
+
+        if max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
+        self.directory = Path(directory).absolute()
+        self._ocp = ocp
+
+        def options(keep: int):
+            return ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=True, enable_async_checkpointing=async_save
+            )
+
+        self._latest = ocp.CheckpointManager(
+            self.directory / "latest", options=options(max_to_keep)
+        )
+        self._best = ocp.CheckpointManager(self.directory / "best", options=options(1))
+        self._best_value: float | None = None
+        best_epoch = self._best.latest_step()
+        if best_epoch is not None:
+            meta = self._best.restore(
+                best_epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )["meta"]
+            self._best_value = meta.get("best_value")
+
+    def _args(self, state: Any, meta: dict[str, Any]):
+        ocp = self._ocp
+        return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+
+    def save(
+        self,
+        epoch: int,
+        state: Any,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        best_metric: str | None = None,
+    ) -> None:
+        """Save ``state`` as epoch ``epoch`` (the number of epochs completed); also as the
+        best checkpoint when ``metrics[best_metric]`` improves on every earlier one
+        (lower is better for metrics named *loss*, *mse* or *error*)."""
+        metrics = {k: float(v) for k, v in (metrics or {}).items()}
+        meta = {"epoch": int(epoch), "metrics": metrics}
+        self._latest.save(int(epoch), args=self._args(state, meta))
+        if best_metric is None:
+            return
+        if best_metric not in metrics:
+            raise KeyError(
+                f"best_metric {best_metric!r} is not among the metrics {sorted(metrics)}"
+            )
+        value = metrics[best_metric]
+        better = self._best_value is None or (
+            value < self._best_value if _lower_is_better(best_metric) else value > self._best_value
+        )
+        if better:
+            self._best_value = value
+            self._best.save(
+                int(epoch),
+                args=self._args(state, {**meta, "best_metric": best_metric, "best_value": value}),
+            )
+
+    def latest_epoch(self) -> int | None:
+        """The newest complete checkpoint's epoch, or None."""
+        self._latest.wait_until_finished()
+        return self._latest.latest_step()
+
+    def best_epoch(self) -> int | None:
+        """The best checkpoint's epoch, or None."""
+        self._best.wait_until_finished()
+        return self._best.latest_step()
+
+    def restore(
+        self, template: Any, epoch: int | None = None, *, best: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
+        """Restore a state with the structure, shapes, dtypes and shardings of
+        ``template`` (e.g. a freshly created TrainState). Returns (state, metadata) where
+        metadata holds ``epoch`` and the saved ``metrics``. Default: the latest epoch."""
+        ocp = self._ocp
+        manager = self._best if best else self._latest
+        manager.wait_until_finished()
+        epoch = manager.latest_step() if epoch is None else epoch
+        if epoch is None:
+            raise FileNotFoundError(
+                f"no {'best' if best else 'saved'} checkpoint in {self.directory}"
+            )
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+        restored = manager.restore(
+            epoch,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+            ),
+        )
+        return restored["state"], dict(restored["meta"])
+
+    def wait(self) -> None:
+        """Block until background saves are written."""
+        self._latest.wait_until_finished()
+        self._best.wait_until_finished()
+
+    def close(self) -> None:
+        self._latest.close()
+        self._best.close()

@@ -1,0 +1,496 @@
+"""Training: a TrainState, compiled train/eval steps, data parallelism, and ``fit``.
+
+The torch loop ::
+
+    for x, y in loader:
+        optimizer.zero_grad(); loss = criterion(model(x), y); loss.backward(); optimizer.step()
+
+becomes ::
+
+    state = TrainState.create(model, optimizer, x0, seed=0)
+    step = make_train_step(model, criterion, optimizer)
+    metrics = init_metrics()
+    for x, y in loader:
+        state, metrics = step(state, metrics, (x, y))
+    print(summarize(metrics))           # the only host sync
+
+Train mode lives inside the train step (BatchNorm batch statistics updated, a fresh
+dropout key per step), eval mode inside the eval step. Steps are jitted once, donate
+their state, and keep metrics as on-device sums that are read only when you ask
+(``summarize``), so the host never waits on the device between steps.
+``steps_per_call=K`` fuses K steps into one dispatch with ``lax.scan`` (the batch then
+has a leading K axis); the result equals K single steps.
+
+Data parallel: ``DataParallel()`` puts the state on every visible device (replicated)
+and splits each batch over them along the batch axis (``jax.sharding``); XLA inserts
+the gradient all-reduce, and BatchNorm's batch statistics are global, so results
+equal one device's up to float summation order. Multi-host: call
+``jax.distributed.initialize()`` first on every host; ``jax.devices()`` then spans all
+hosts, and each host feeds its own slice of the global batch (see
+``DataParallel.shard_batch``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+__all__ = [
+    "DataParallel",
+    "SummaryWriter",
+    "TrainState",
+    "evaluate",
+    "fit",
+    "init_metrics",
+    "make_eval_step",
+    "make_train_step",
+    "summarize",
+]
+
+Batch = tuple[Any, Any]
+Metrics = dict[str, jax.Array]
+TASKS = ("classification", "regression")
+
+
+class TrainState(struct.PyTreeNode):
+    """Everything a training run carries from step to step, as one pytree (so it jits,
+    shards and checkpoints as a whole).
+
+    Attributes:
+        step: number of optimizer steps taken (int32 scalar).
+        params: the ``params`` collection.
+        batch_stats: the ``batch_stats`` collection (``{}`` for models without BatchNorm).
+        opt_state: the optax optimizer state.
+        rng: raw key data (uint32); step ``n``'s dropout key is ``fold_in(rng, n)``, so a
+            resumed run draws exactly the keys an uninterrupted one would.
+    """
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    rng: jax.Array
+
+    @classmethod
+    def create(
+        cls,
+        model: Any,
+        optimizer: optax.GradientTransformation,
+        sample_input: Any,
+        *,
+        seed: int = 0,
+        variables: Mapping[str, Any] | None = None,
+    ) -> TrainState:
+        """Initialise the model (torch's default init) and the optimizer.
+
+        Args:
+            model: a jaxnn / linen module.
+            optimizer: an optax transformation, e.g. ``jaxnn.optim.SGD(0.01, momentum=0.9)``.
+            sample_input: one example batch (shapes matter, values do not).
+            seed: seeds parameter init and the dropout key stream.
+            variables: start from these variables (e.g. converted torch weights) instead.
+        """
+        key = jax.random.key(seed)
+        init_key, dropout_key = jax.random.split(key)
+        if variables is None:
+            variables = jax.jit(model.init)(init_key, sample_input)
+        params = variables["params"]
+        return cls(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            batch_stats=variables.get("batch_stats", {}),
+            opt_state=optimizer.init(params),
+            rng=jax.random.key_data(dropout_key),
+        )
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The model's variables (for ``model.apply`` or ``jaxnn.compat.flax_to_torch``)."""
+        out = {"params": self.params}
+        if self.batch_stats:
+            out["batch_stats"] = self.batch_stats
+        return out
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def init_metrics() -> Metrics:
+    """Empty on-device metric sums."""
+    return {
+        "loss_sum": jnp.zeros((), jnp.float32),
+        "correct": jnp.zeros((), jnp.int32),
+        "squared_error": jnp.zeros((), jnp.float32),
+        "count": jnp.zeros((), jnp.int32),
+        "elements": jnp.zeros((), jnp.int32),
+        "nonfinite_step": jnp.full((), -1, jnp.int32),
+    }
+
+
+def _update_metrics(metrics: Metrics, loss, output, target, task: str, step) -> Metrics:
+    n = output.shape[0]
+    out = dict(metrics)
+    out["loss_sum"] = metrics["loss_sum"] + loss.astype(jnp.float32) * n
+    out["count"] = metrics["count"] + n
+    if task == "classification":
+        pred = jnp.argmax(output, axis=1)
+        out["correct"] = metrics["correct"] + jnp.sum(pred == target).astype(jnp.int32)
+    else:
+        diff = output.astype(jnp.float32) - target.astype(jnp.float32).reshape(output.shape)
+        out["squared_error"] = metrics["squared_error"] + jnp.sum(jnp.square(diff))
+        out["elements"] = metrics["elements"] + diff.size
+    first = metrics["nonfinite_step"]
+    out["nonfinite_step"] = jnp.where((first < 0) & ~jnp.isfinite(loss), step, first)
+    return out
+
+
+def summarize(metrics: Metrics, task: str = "classification") -> dict[str, float]:
+    """Read the sums from the device: mean ``loss`` and ``accuracy`` (classification)
+    or ``mse`` (regression), and the example ``count``."""
+    host = jax.device_get(metrics)
+    count = int(host["count"])
+    out = {"loss": float(host["loss_sum"]) / max(count, 1), "count": count}
+    if task == "classification":
+        out["accuracy"] = int(host["correct"]) / max(count, 1)
+    else:
+        out["mse"] = float(host["squared_error"]) / max(int(host["elements"]), 1)
+    return out
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def _train_step_fn(model, loss_fn, optimizer, task):
+    """One optimizer step in train mode: (state, metrics, (x, y)) -> (state, metrics)."""
+
+    def step(state: TrainState, metrics: Metrics, batch: Batch):
+        x, y = batch
+        dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+        def compute_loss(params):
+            variables = {"params": params}
+            if state.batch_stats:
+                variables["batch_stats"] = state.batch_stats
+                output, updates = model.apply(
+                    variables, x, mutable=["batch_stats"], rngs={"dropout": dropout_key}
+                )
+                batch_stats = updates["batch_stats"]
+            else:
+                output = model.apply(variables, x, rngs={"dropout": dropout_key})
+                batch_stats = state.batch_stats
+            return loss_fn(output, y), (output, batch_stats)
+
+        (loss, (output, batch_stats)), grads = jax.value_and_grad(compute_loss, has_aux=True)(
+            state.params
+        )
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = _update_metrics(metrics, loss, output, y, task, state.step)
+        new_state = state.replace(
+            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+        )
+        return new_state, metrics
+
+    return step
+
+
+def make_train_step(
+    model: Any,
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    optimizer: optax.GradientTransformation,
+    *,
+    task: str = "classification",
+    steps_per_call: int = 1,
+    parallel: DataParallel | None = None,
+) -> Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]:
+    """A jitted ``(state, metrics, (x, y)) -> (state, metrics)`` train step.
+
+    Args:
+        model: the module; called in train mode (batch stats mutable, dropout rng).
+        loss_fn: ``loss_fn(output, target) -> scalar`` (e.g. ``nn.CrossEntropyLoss()``).
+        optimizer: the optax transformation the state was created with.
+        task: 'classification' (accuracy from argmax over dim 1) or 'regression' (mse).
+        steps_per_call: K > 1 fuses K steps into one dispatch; ``x`` and ``y`` then carry
+            a leading K axis (K batches stacked).
+        parallel: a :class:`DataParallel` to shard over devices (None: default
+            placement, i.e. one device).
+
+    ``state`` and ``metrics`` are donated: keep using the returned ones.
+    """
+    _check_task(task)
+    if steps_per_call < 1:
+        raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+    one = _train_step_fn(model, loss_fn, optimizer, task)
+    if steps_per_call == 1:
+        fn = one
+    else:
+
+        def fn(state, metrics, batch):
+            def body(carry, b):
+                return one(*carry, b), None
+
+            (state, metrics), _ = jax.lax.scan(body, (state, metrics), batch)
+            return state, metrics
+
+    if parallel is None:
+        return jax.jit(fn, donate_argnums=(0, 1))
+    replicated = parallel.replicated
+    return jax.jit(fn, donate_argnums=(0, 1), out_shardings=(replicated, replicated))
+
+
+def make_eval_step(
+    model: Any,
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    *,
+    task: str = "classification",
+) -> Callable[[TrainState, Metrics, Batch], Metrics]:
+    """A jitted ``(state, metrics, (x, y)) -> metrics`` step in eval mode (running
+    statistics, no dropout). ``metrics`` is donated."""
+    _check_task(task)
+
+    def fn(state: TrainState, metrics: Metrics, batch: Batch) -> Metrics:
+        x, y = batch
+        output = model.apply(state.variables, x)
+        return _update_metrics(metrics, loss_fn(output, y), output, y, task, state.step)
+
+    return jax.jit(fn, donate_argnums=(1,))
+
+
+# ----------------------------------------------------------------------------- parallel
+
+
+class DataParallel:
+    """Data parallelism over devices with ``jax.sharding``: parameters and optimizer
+    state replicated, each batch split along its batch axis.
+
+    Args:
+        devices: the devices to use. Default: every visible device (all hosts after
+            ``jax.distributed.initialize()``).
+    """
+
+    def __init__(self, devices: Iterable[jax.Device] | None = None) -> None:
+        self.devices = list(jax.devices() if devices is None else devices)
+        self.mesh = Mesh(np.array(self.devices), ("data",))
+        self.replicated = NamedSharding(self.mesh, P())
+
+    @property
+    def size(self) -> int:
+        return len(self.devices)
+
+    def batch_sharding(self, fused: bool = False) -> NamedSharding:
+        """Split dim 0 over devices (dim 1 for a K-stacked fused batch)."""
+        return NamedSharding(self.mesh, P(None, "data") if fused else P("data"))
+
+    def replicate(self, tree: Any) -> Any:
+        """Put ``tree`` (e.g. a TrainState) on every device."""
+        return jax.device_put(tree, self.replicated)
+
+    def shard_batch(self, batch: Any, fused: bool = False) -> Any:
+        """Place a host batch split over the devices.
+
+        Single host: ``batch`` is the global batch. Several hosts: each passes its own
+        slice of the global batch (``global_batch / jax.process_count()`` rows).
+        Raises ValueError when the batch does not split evenly over the devices.
+        """
+        axis = 1 if fused else 0
+        sharding = self.batch_sharding(fused)
+        local_devices = len(self.mesh.local_devices)
+
+        def place(a):
+            a = np.asarray(a)
+            if a.shape[axis] % local_devices:
+                raise ValueError(
+                    f"batch size {a.shape[axis]} is not divisible by the number of devices "
+                    f"({local_devices} on this host); choose a multiple of {local_devices}"
+                )
+            if jax.process_count() == 1:
+                return jax.device_put(a, sharding)
+            return jax.make_array_from_process_local_data(sharding, a)
+
+        return jax.tree_util.tree_map(place, batch)
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def _stack(batches: list[Batch]) -> Batch:
+    return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *batches)
+
+
+def _place(batch, parallel: DataParallel | None, fused: bool):
+    if parallel is None:
+        return jax.device_put(batch)
+    return parallel.shard_batch(batch, fused)
+
+
+def _raise_if_nonfinite(metrics: Metrics, epoch: int) -> None:
+    bad = int(jax.device_get(metrics["nonfinite_step"]))
+    if bad >= 0:
+        raise FloatingPointError(
+            f"training stopped: the loss became NaN or infinite at step {bad} (epoch {epoch}); "
+            "lower the learning rate or check the inputs"
+        )
+
+
+def evaluate(
+    model,
+    state: TrainState,
+    loader: Iterable[Batch],
+    loss_fn,
+    *,
+    task: str = "classification",
+    eval_step=None,
+    parallel: DataParallel | None = None,
+) -> dict[str, float]:
+    """Eval-mode loss and accuracy (or mse) over ``loader``."""
+    eval_step = eval_step or make_eval_step(model, loss_fn, task=task)
+    metrics = init_metrics()
+    for batch in loader:
+        metrics = eval_step(state, metrics, _place(batch, parallel, False))
+    return summarize(metrics, task)
+
+
+def fit(
+    model: Any,
+    state: TrainState,
+    train_loader: Any,
+    *,
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    optimizer: optax.GradientTransformation,
+    epochs: int,
+    val_loader: Any = None,
+    task: str = "classification",
+    start_epoch: int = 0,
+    steps_per_call: int = 1,
+    parallel: DataParallel | None = None,
+    log_every: int = 50,
+    checkpoints: Any = None,
+    best_metric: str | None = None,
+    writer: Any = None,
+    progress: bool = True,
+) -> tuple[TrainState, list[dict[str, float]]]:
+    """Train for ``epochs`` epochs; returns the final state and one record per epoch.
+
+    Args:
+        model, loss_fn, optimizer: as for :func:`make_train_step`.
+        state: the starting :class:`TrainState` (fresh, or restored for a resume).
+        train_loader: iterable of (x, y) numpy batches; if it has ``set_epoch`` it is
+            called with each epoch number, so a resumed run sees the same data order.
+        epochs: the epoch to stop before (a run resumed at ``start_epoch`` 2 with
+            ``epochs=4`` trains epochs 2 and 3).
+        val_loader: evaluated after every epoch (eval mode).
+        task: 'classification' or 'regression'.
+        start_epoch: the first epoch to run (from a checkpoint).
+        steps_per_call: fuse this many steps per dispatch (lax.scan); an epoch's
+            leftover batches run one by one.
+        parallel: a :class:`DataParallel`, or None for one device.
+        log_every: steps between progress-bar metric updates (each reads the device).
+        checkpoints: a ``jaxnn.checkpoint.CheckpointManager``: saved after every epoch,
+            with the epoch's metrics (it keeps the best by ``best_metric``).
+        best_metric: e.g. 'val_accuracy' or 'val_loss' (lower is better for names
+            containing 'loss' or 'mse').
+        writer: a ``SummaryWriter``-like object (``add_scalar(tag, value, step)``),
+            e.g. ``jaxnn.train.SummaryWriter(logdir)``.
+        progress: show a tqdm progress bar.
+
+    Raises:
+        FloatingPointError: the loss became NaN/inf; the message names the step.
+    """
+    from tqdm.auto import tqdm
+
+    _check_task(task)
+    if parallel is not None:
+        state = parallel.replicate(state)
+    single = make_train_step(model, loss_fn, optimizer, task=task, parallel=parallel)
+    fused = (
+        single
+        if steps_per_call == 1
+        else make_train_step(
+            model, loss_fn, optimizer, task=task, steps_per_call=steps_per_call, parallel=parallel
+        )
+    )
+    eval_step = make_eval_step(model, loss_fn, task=task)
+    history = []
+    for epoch in range(start_epoch, epochs):
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        started = time.perf_counter()
+        metrics = init_metrics()
+        total = len(train_loader) if hasattr(train_loader, "__len__") else None
+        bar = tqdm(
+            total=total,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        pending: list[Batch] = []
+        done = 0
+        for batch in train_loader:
+            if steps_per_call > 1:
+                pending.append(batch)
+                if len(pending) < steps_per_call:
+                    continue
+                state, metrics = fused(state, metrics, _place(_stack(pending), parallel, True))
+                n, pending = len(pending), []
+            else:
+                state, metrics = single(state, metrics, _place(batch, parallel, False))
+                n = 1
+            done += n
+            bar.update(n)
+            if done % log_every < n:
+                _raise_if_nonfinite(metrics, epoch)
+                s = summarize(metrics, task)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in s.items() if k != "count"})
+        for batch in pending:  # fewer than steps_per_call left at the end of the epoch
+            state, metrics = single(state, metrics, _place(batch, parallel, False))
+            bar.update(1)
+        bar.close()
+        _raise_if_nonfinite(metrics, epoch)
+        record = {
+            "epoch": epoch + 1,
+            **{f"train_{k}": v for k, v in summarize(metrics, task).items() if k != "count"},
+        }
+        if val_loader is not None:
+            val = evaluate(
+                model, state, val_loader, loss_fn, task=task, eval_step=eval_step, parallel=parallel
+            )
+            record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
+        record["seconds"] = time.perf_counter() - started
+        history.append(record)
+        if writer is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
+        if checkpoints is not None:
+            checkpoints.save(epoch + 1, state, metrics=record, best_metric=best_metric)
+        if progress:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch")
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: {shown}")
+    if checkpoints is not None:
+        checkpoints.wait()
+    return state, history
+
+
+def SummaryWriter(logdir: str) -> Any:
+    """TensorBoard scalars without TensorFlow: ``tensorboardX.SummaryWriter``, the
+    counterpart of ``torch.utils.tensorboard.SummaryWriter``."""
+    try:
+        from tensorboardX import SummaryWriter as Writer
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("TensorBoard logging needs tensorboardX: pip install tensorboardX") from e
+    return Writer(logdir)

@@ -1,0 +1,127 @@
+"""jaxnn.checkpoint: plain-variables save/load with orbax, atomic and overwrite-safe."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from jaxnn import checkpoint
+
+
+def _variables(rng: np.random.Generator) -> dict:
+    return {
+        "params": {
+            "conv1": {
+                "kernel": jnp.asarray(rng.standard_normal((3, 3, 2, 4)), jnp.float32),
+                "bias": jnp.asarray(rng.standard_normal(4), jnp.bfloat16),
+            },
+            "0": {"scale": rng.standard_normal(4).astype(np.float16)},
+        },
+        "batch_stats": {
+            "bn": {
+                "mean": np.zeros(4, np.float32),
+                "var": np.ones(4, np.float32),
+                "num_batches_tracked": np.asarray(7, np.int32),
+            }
+        },
+    }
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    got_leaves = jax.tree_util.tree_leaves_with_path(got)
+    want_leaves = jax.tree_util.tree_leaves_with_path(want)
+    assert [p for p, _ in got_leaves] == [p for p, _ in want_leaves]
+    for (path, g), (_, w) in zip(got_leaves, want_leaves, strict=True):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape, path
+        assert np.array_equal(g.view(f"u{g.itemsize}"), w.view(f"u{w.itemsize}")), path
+
+
+def _litter(directory) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def test_save_load_round_trip_is_exact(tmp_path, rng):
+    variables = _variables(rng)
+    path = checkpoint.save(tmp_path / "ckpt", variables, metadata={"model": "LeNet"})
+    assert path == tmp_path / "ckpt" and checkpoint.is_checkpoint(path)
+    _assert_same(checkpoint.load(path), variables)
+    meta = checkpoint.read_metadata(path)
+    assert meta["model"] == "LeNet" and meta["format"] == "jaxnn-checkpoint"
+    assert meta["jaxnn_version"]
+    assert _litter(tmp_path) == []
+
+
+def test_load_into_template_casts_and_checks(tmp_path, rng):
+    variables = _variables(rng)
+    checkpoint.save(tmp_path / "ckpt", variables)
+    template = jax.eval_shape(lambda v: v, variables)
+    template["params"]["0"]["scale"] = jax.ShapeDtypeStruct((4,), jnp.float32)
+    restored = checkpoint.load(tmp_path / "ckpt", template=template)
+    assert restored["params"]["0"]["scale"].dtype == np.float32
+    np.testing.assert_array_equal(
+        restored["params"]["0"]["scale"], variables["params"]["0"]["scale"].astype(np.float32)
+    )
+
+    template["params"]["conv1"]["kernel"] = jax.ShapeDtypeStruct((3, 3, 2, 5), jnp.float32)
+    template["params"]["extra"] = {"bias": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)missing \(1\): params/extra/bias.*"
+        r"params/conv1/kernel: checkpoint has shape \(3, 3, 2, 4\), "
+        r"template \(3, 3, 2, 5\)",
+    ):
+        checkpoint.load(tmp_path / "ckpt", template=template)
+
+
+def test_save_does_not_modify_its_input(tmp_path, rng):
+    variables = _variables(rng)
+    before = jax.tree.map(np.array, variables)
+    checkpoint.save(tmp_path / "ckpt", variables)
+    _assert_same(variables, before)
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, rng):
+    first, second = _variables(rng), _variables(rng)
+    checkpoint.save(tmp_path / "ckpt", first)
+    with pytest.raises(FileExistsError, match=r"ckpt already exists; pass force=True"):
+        checkpoint.save(tmp_path / "ckpt", second)
+    _assert_same(checkpoint.load(tmp_path / "ckpt"), first)
+
+    checkpoint.save(tmp_path / "ckpt", second, force=True)
+    _assert_same(checkpoint.load(tmp_path / "ckpt"), second)
+    assert _litter(tmp_path) == []
+
+
+def test_crash_mid_save_leaves_nothing_half_written(tmp_path, rng, monkeypatch):
+    old = _variables(rng)
+    checkpoint.save(tmp_path / "old", old)
+
+    def crash(self, directory, *args, **kwargs):
+        directory.mkdir()
+        (directory / "partial").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ocp.PyTreeCheckpointer, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(tmp_path / "new", _variables(rng))
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(OSError, match="disk full"):  # replacing: the old one survives
+        checkpoint.save(tmp_path / "old", _variables(rng), force=True)
+    monkeypatch.undo()
+    _assert_same(checkpoint.load(tmp_path / "old"), old)
+    assert _litter(tmp_path) == []
+
+
+def test_bad_paths_and_metadata(tmp_path, rng):
+    with pytest.raises(FileNotFoundError, match=r"directory .*missing does not exist"):
+        checkpoint.save(tmp_path / "missing" / "ckpt", _variables(rng))
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        checkpoint.save(tmp_path / "ckpt", _variables(rng), metadata={"x": object()})
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"plain is not a jaxnn checkpoint"):
+        checkpoint.load(tmp_path / "plain")
