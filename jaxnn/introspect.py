@@ -41,6 +41,9 @@ __all__ = [
     "summary",
 ]
 
+# a numpy array, or for abstract variables (jax.eval_shape(model.init, ...)) its shape
+ArrayOrShape = np.ndarray | jax.ShapeDtypeStruct
+
 _RULES = {(r.collection, r.flax_name): r for r in LEAF_RULES}
 # a leaf's rank in the table orders leaves within a module as torch does:
 # weight, bias, running_mean, running_var, num_batches_tracked
@@ -89,7 +92,7 @@ def _leaves(
             yield (*prefix, str(key)), value
 
 
-def _torch_leaves(variables: Mapping[str, Any], collection: str) -> dict[str, np.ndarray]:
+def _torch_leaves(variables: Mapping[str, Any], collection: str) -> dict[str, ArrayOrShape]:
     """``variables[collection]`` as {torch key: numpy array in torch's layout and dtype},
     ordered by module path, and within a module as torch orders a layer's tensors."""
     leaves = list(_leaves(variables.get(collection, {})))
@@ -103,18 +106,26 @@ def _torch_leaves(variables: Mapping[str, Any], collection: str) -> dict[str, np
     out = {}
     for path, leaf in leaves:
         rule = _RULES.get((collection, path[-1]))
-        array = np.asarray(leaf)
-        if rule is not None:
-            array = np.ascontiguousarray(rule.to_torch(array))
-            if rule.torch_dtype is not None:
-                array = array.astype(rule.torch_dtype)
-        out[torch_key(collection, path)] = array
+        to_torch = rule.to_torch if rule is not None else (lambda a: a)
+        dtype = np.dtype(rule.torch_dtype if rule and rule.torch_dtype else leaf.dtype)
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            # abstract variables (jax.eval_shape(model.init, ...)): lay out a zero-stride
+            # view to learn torch's shape without allocating anything
+            shape = to_torch(np.broadcast_to(np.empty((), np.bool_), leaf.shape)).shape
+            out[torch_key(collection, path)] = jax.ShapeDtypeStruct(shape, dtype)
+            continue
+        # an owned, writable C-ordered copy (np.ascontiguousarray would make 0-d arrays 1-d)
+        out[torch_key(collection, path)] = np.array(
+            to_torch(np.asarray(leaf)), dtype=dtype, order="C"
+        )
     return out
 
 
-def named_parameters(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def named_parameters(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
     """The trainable parameters by torch name, in torch's layout: torch's
-    ``dict(model.named_parameters())``.
+    ``dict(model.named_parameters())``, as numpy arrays. Abstract variables
+    (``jax.eval_shape(model.init, ...)``) give ``jax.ShapeDtypeStruct`` values with
+    torch's shapes, so a model's layout can be listed without allocating it.
 
     A Linear ``kernel`` (in, out) comes back as ``weight`` (out, in), a Conv2d HWIO
     kernel as OIHW, a BatchNorm ``scale`` as ``weight``. Keys are ordered by module path
@@ -124,19 +135,20 @@ def named_parameters(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return _torch_leaves(variables, "params")
 
 
-def named_buffers(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def named_buffers(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
     """The BatchNorm running statistics by torch name (``bn1.running_mean``,
     ``bn1.running_var``, ``bn1.num_batches_tracked`` as int64): torch's
-    ``dict(model.named_buffers())``."""
+    ``dict(model.named_buffers())``. Abstract variables give shapes, as
+    :func:`named_parameters`."""
     return _torch_leaves(variables, "batch_stats")
 
 
-def state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def state_dict(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
     """Parameters and buffers by torch key, as numpy arrays in torch's layout: the keys
     and values of ``flax_to_torch(variables)`` without needing torch.
 
     ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``
-    accepts it.
+    accepts it. Abstract variables give shapes, as :func:`named_parameters`.
     """
     merged = {**named_parameters(variables), **named_buffers(variables)}
     return dict(sorted(merged.items(), key=lambda kv: [_natural(p) for p in kv[0].split(".")[:-1]]))
@@ -161,7 +173,7 @@ def load_state_dict(
 
 def count_parameters(variables: Mapping[str, Any]) -> int:
     """Number of trainable scalars: torch's ``sum(p.numel() for p in model.parameters())``."""
-    return sum(math.prod(np.shape(leaf)) for _, leaf in _leaves(variables.get("params", {})))
+    return sum(math.prod(leaf.shape) for _, leaf in _leaves(variables.get("params", {})))
 
 
 # ----------------------------------------------------------------------------- summary
@@ -251,7 +263,12 @@ def summary(
 
     jax.eval_shape(run, variables, *args, **kwargs)
 
-    params = named_parameters(variables)
+    # shapes suffice: count without copying the weights
+    params = named_parameters(
+        jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), dict(variables)
+        )
+    )
     seen: set[str] = set()
     rows = []
     for path, module, shape in calls:
@@ -259,14 +276,14 @@ def summary(
         if path not in seen:
             seen.add(path)
             prefix = f"{path}." if path else ""
-            num_params = sum(a.size for k, a in params.items() if k.startswith(prefix))
+            num_params = sum(math.prod(a.shape) for k, a in params.items() if k.startswith(prefix))
         depth = path.count(".") + 1 if path else 0
         rows.append(SummaryRow(path, type(module).__name__, depth, shape, num_params))
     return ModelSummary(
         type(model).__name__,
         rows,
         count_parameters(variables),
-        sum(a.size for a in named_buffers(variables).values()),
+        sum(math.prod(np.shape(a)) for _, a in _leaves(variables.get("batch_stats", {}))),
     )
 
 
@@ -312,7 +329,13 @@ def intermediates(
     def keep(module: linen.Module, method_name: str) -> bool:
         return method_name == "__call__" and ".".join(module.path) in wanted
 
-    _, state = model.apply(variables, *args, capture_intermediates=keep, mutable=[], **kwargs)
+    # compiled as one program (op by op, a ResNet takes seconds to dispatch); keyword
+    # inputs are closed over, so Python values among them stay static
+    @jax.jit
+    def run(variables, *args):
+        return model.apply(variables, *args, capture_intermediates=keep, mutable=[], **kwargs)
+
+    _, state = run(variables, *args)
     captured = captured_calls(state.get("intermediates", {}))
     missing = [n for n in wanted if n not in captured]
     if missing:

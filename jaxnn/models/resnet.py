@@ -1,0 +1,207 @@
+"""Residual networks: the documents' ``ResidualBlock`` and a small CIFAR ResNet built from
+it, and ResNet-18 with torchvision's module names (so torchvision weights load)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+
+from jaxnn import functional as F
+from jaxnn import init
+from jaxnn.layers import (
+    AdaptiveAvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    Module,
+    ReLU,
+    Sequential,
+)
+
+__all__ = ["BasicBlock", "ResNet18", "ResNetCIFAR", "ResidualBlock"]
+
+
+class ResidualBlock(Module):
+    """conv3x3 - bn - relu - conv3x3 - bn, plus a shortcut, then relu.
+
+    The shortcut is the identity (an empty ``Sequential``) when the block keeps the shape,
+    else a strided 1x1 convolution and a BatchNorm that project ``x`` to the new shape.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        stride: stride of the first convolution (and of the projection). Default: 1.
+
+    Shape:
+        (N, in_channels, H, W) -> (N, out_channels, ceil(H / stride), ceil(W / stride)).
+    """
+
+    in_channels: int
+    out_channels: int
+    stride: int = 1
+
+    def setup(self) -> None:
+        self.conv1 = Conv2d(self.in_channels, self.out_channels, 3, self.stride, 1, bias=False)
+        self.bn1 = BatchNorm2d(self.out_channels)
+        self.conv2 = Conv2d(self.out_channels, self.out_channels, 3, 1, 1, bias=False)
+        self.bn2 = BatchNorm2d(self.out_channels)
+        if self.stride != 1 or self.in_channels != self.out_channels:
+            self.shortcut = Sequential(
+                Conv2d(self.in_channels, self.out_channels, 1, self.stride, bias=False),
+                BatchNorm2d(self.out_channels),
+            )
+        else:
+            self.shortcut = Sequential()
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNetCIFAR(Module):
+    """A small ResNet for 32x32 images built from :class:`ResidualBlock` (He et al.'s
+    CIFAR design: ``num_blocks=(3, 3, 3)`` is ResNet-20).
+
+    A 3x3 stem convolution to ``widths[0]`` channels with BatchNorm and ReLU, then one
+    stage per entry of ``num_blocks`` (``layer1``, ``layer2``, ...; every stage after the
+    first halves the resolution in its first block), global average pooling and ``fc``.
+
+    Args:
+        num_blocks: residual blocks per stage. Default: (3, 3, 3).
+        widths: channels of each stage. Default: (16, 32, 64).
+        num_classes: outputs of ``fc``. Default: 10.
+
+    Shape:
+        (N, 3, H, W) -> (N, num_classes).
+    """
+
+    num_blocks: Sequence[int] = (3, 3, 3)
+    widths: Sequence[int] = (16, 32, 64)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if len(self.num_blocks) != len(self.widths) or not self.num_blocks:
+            raise ValueError(
+                f"ResNetCIFAR: num_blocks {tuple(self.num_blocks)} and widths "
+                f"{tuple(self.widths)} must be non-empty and of the same length"
+            )
+        super().__post_init__()
+
+    def setup(self) -> None:
+        self.conv1 = Conv2d(3, self.widths[0], 3, 1, 1, bias=False)
+        self.bn1 = BatchNorm2d(self.widths[0])
+        in_channels = self.widths[0]
+        for i, (blocks, width) in enumerate(zip(self.num_blocks, self.widths, strict=True)):
+            strides = [1 if i == 0 else 2] + [1] * (blocks - 1)
+            stage = []
+            for stride in strides:
+                stage.append(ResidualBlock(in_channels, width, stride))
+                in_channels = width
+            # named layer1, layer2, ... as the torch twin's attributes (a list attribute
+            # would be named layers_0, ...)
+            setattr(self, f"layer{i + 1}", Sequential(*stage))
+        self.avgpool = AdaptiveAvgPool2d((1, 1))
+        self.fc = Linear(in_channels, self.num_classes)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = F.relu(self.bn1(self.conv1(x)))
+        for i in range(len(self.num_blocks)):
+            x = getattr(self, f"layer{i + 1}")(x)
+        x = self.avgpool(x)  # (N, C, 1, 1)
+        x = F.flatten(x, 1)  # (N, C)
+        return self.fc(x)
+
+
+def _conv_init() -> init.Initializer:
+    # torchvision initialises every ResNet/VGG convolution this way (not torch's default)
+    return init.kaiming_normal_(mode="fan_out", nonlinearity="relu")
+
+
+class BasicBlock(Module):
+    """torchvision's ResNet ``BasicBlock``: conv3x3 - bn - relu - conv3x3 - bn, plus
+    ``downsample(x)`` (or ``x``), then relu.
+
+    Args:
+        inplanes: channels of the input.
+        planes: channels of the output.
+        stride: stride of ``conv1``. Default: 1.
+        downsample: module applied to ``x`` on the skip path when the shape changes
+            (torchvision: ``Sequential(Conv2d 1x1 stride, BatchNorm2d)``). Default: None.
+
+    Shape:
+        (N, inplanes, H, W) -> (N, planes, ceil(H / stride), ceil(W / stride)).
+    """
+
+    inplanes: int
+    planes: int
+    stride: int = 1
+    downsample: Module | None = None
+
+    def setup(self) -> None:
+        self.conv1 = Conv2d(
+            self.inplanes, self.planes, 3, self.stride, 1, bias=False, weight_init=_conv_init()
+        )
+        self.bn1 = BatchNorm2d(self.planes)
+        self.relu = ReLU(inplace=True)
+        self.conv2 = Conv2d(self.planes, self.planes, 3, 1, 1, bias=False, weight_init=_conv_init())
+        self.bn2 = BatchNorm2d(self.planes)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        # after the main path, as torchvision: per-layer reports follow torch's call order
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class ResNet18(Module):
+    """ResNet-18 with torchvision's module names, so ``torchvision.models.resnet18``
+    weights load with :func:`jaxnn.compat.torch_to_flax`.
+
+    ``conv1`` 7x7/2 - ``bn1`` - ``relu`` - ``maxpool`` 3/2 - ``layer1`` .. ``layer4`` (two
+    :class:`BasicBlock` each; 64, 128, 256, 512 channels; layers 2-4 halve the
+    resolution) - ``avgpool`` to 1x1 - ``fc``. Convolutions are initialised as in
+    torchvision (Kaiming normal, fan_out), not with torch's layer default.
+
+    Args:
+        num_classes: outputs of ``fc``. Default: 1000.
+
+    Shape:
+        (N, 3, H, W) -> (N, num_classes); ImageNet's 224x224 reaches layer4 as 7x7.
+    """
+
+    num_classes: int = 1000
+
+    def setup(self) -> None:
+        self.conv1 = Conv2d(3, 64, 7, 2, 3, bias=False, weight_init=_conv_init())
+        self.bn1 = BatchNorm2d(64)
+        self.relu = ReLU(inplace=True)
+        self.maxpool = MaxPool2d(3, 2, 1)
+        self.layer1 = self._stage(64, 64, stride=1)
+        self.layer2 = self._stage(64, 128, stride=2)
+        self.layer3 = self._stage(128, 256, stride=2)
+        self.layer4 = self._stage(256, 512, stride=2)
+        self.avgpool = AdaptiveAvgPool2d((1, 1))
+        self.fc = Linear(512, self.num_classes)
+
+    @staticmethod
+    def _stage(inplanes: int, planes: int, stride: int) -> Sequential:
+        downsample = None
+        if stride != 1 or inplanes != planes:
+            downsample = Sequential(
+                Conv2d(inplanes, planes, 1, stride, bias=False, weight_init=_conv_init()),
+                BatchNorm2d(planes),
+            )
+        return Sequential(
+            BasicBlock(inplanes, planes, stride, downsample), BasicBlock(planes, planes)
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = self.avgpool(x)  # (N, 512, 1, 1)
+        x = F.flatten(x, 1)  # (N, 512)
+        return self.fc(x)
