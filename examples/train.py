@@ -1,0 +1,143 @@
+"""Train a jaxnn model on a dataset, the way the torch tutorials do, compiled with XLA.
+
+    python examples/train.py                                  # SimpleCNN on digits, 5 epochs
+    python examples/train.py --model LeNet --dataset cifar10 --epochs 10 --optimizer sgd --lr 0.01
+    python examples/train.py --model Regressor --dataset diabetes --epochs 50 --lr 0.05
+    python examples/train.py --checkpoint-dir runs/digits --resume   # continue where it stopped
+
+The last line printed is one JSON object with the test metrics and run facts. With
+--checkpoint-dir, every epoch is checkpointed (TrainState, for --resume) and the final
+weights are saved to DIR/model, which `jaxnn-compat convert` turns into a .pth file.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+import jaxnn as nn
+from jaxnn import checkpoint, models, optim
+from jaxnn.data import DataLoader, get_dataset
+from jaxnn.train import DataParallel, SummaryWriter, TrainState, evaluate, fit
+
+REGRESSION = {"diabetes"}
+OPTIMIZERS = {
+    "sgd": lambda a: optim.SGD(a.lr, momentum=a.momentum, weight_decay=a.weight_decay),
+    "adam": lambda a: optim.Adam(a.lr, weight_decay=a.weight_decay),
+    "adamw": lambda a: optim.AdamW(a.lr, weight_decay=a.weight_decay or 1e-2),
+    "rmsprop": lambda a: optim.RMSprop(a.lr, momentum=a.momentum, weight_decay=a.weight_decay),
+    "adagrad": lambda a: optim.Adagrad(a.lr, weight_decay=a.weight_decay),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="SimpleCNN", help="a class in jaxnn.models")
+    p.add_argument("--model-kwargs", default="{}", help="JSON constructor arguments")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, diabetes (built in) or mnist, fashion_mnist, cifar10 (TFDS)",
+    )
+    p.add_argument("--data-dir", default=None, help="TFDS data directory")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    p.add_argument("--momentum", type=float, default=0.9, help="sgd / rmsprop momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    p.add_argument("--tensorboard", default=None, help="TensorBoard log directory")
+    p.add_argument("--steps-per-call", type=int, default=1, help="fuse K train steps per dispatch")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    if args.resume and not args.checkpoint_dir:
+        sys.exit("train.py: error: --resume needs --checkpoint-dir")
+    task = "regression" if args.dataset in REGRESSION else "classification"
+
+    data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
+    train_set = get_dataset(args.dataset, "train", **data_kwargs)
+    test_set = get_dataset(args.dataset, "test", **data_kwargs)
+    parallel = DataParallel() if jax.device_count() > 1 else None
+    train_loader = DataLoader(
+        train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed
+    )
+    test_loader = DataLoader(test_set, batch_size=args.batch_size)
+
+    x0, _ = next(iter(DataLoader(train_set, batch_size=args.batch_size)))
+    kwargs = json.loads(args.model_kwargs)
+    if args.model in ("Classifier", "Regressor") and "num_inputs" not in kwargs:
+        kwargs["num_inputs"] = int(x0.shape[1])
+        kwargs.setdefault(
+            "num_outputs" if task == "regression" else "num_classes",
+            1 if task == "regression" else 10,
+        )
+    model = getattr(models, args.model)(**kwargs)
+    loss_fn = nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
+    optimizer = OPTIMIZERS[args.optimizer](args)
+    state = TrainState.create(model, optimizer, x0, seed=args.seed)
+
+    ckpt, start_epoch = None, 0
+    if args.checkpoint_dir:
+        ckpt = checkpoint.CheckpointManager(Path(args.checkpoint_dir) / "train")
+        if args.resume and ckpt.latest_epoch() is not None:
+            state, meta = ckpt.restore(state)
+            start_epoch = meta["epoch"]
+    writer = SummaryWriter(args.tensorboard) if args.tensorboard else None
+
+    best = "val_mse" if task == "regression" else "val_accuracy"
+    state, _ = fit(
+        model,
+        state,
+        train_loader,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        epochs=args.epochs,
+        val_loader=test_loader,
+        task=task,
+        start_epoch=start_epoch,
+        steps_per_call=args.steps_per_call,
+        parallel=parallel,
+        checkpoints=ckpt,
+        best_metric=best if ckpt else None,
+        writer=writer,
+        progress=not args.no_progress,
+    )
+    test = evaluate(model, state, test_loader, loss_fn, task=task)
+    if writer is not None:
+        writer.close()
+    if ckpt is not None:
+        checkpoint.save(
+            Path(args.checkpoint_dir) / "model",
+            jax.device_get(state.variables),
+            force=True,
+            metadata={"model": args.model, "model_kwargs": kwargs},
+        )
+        ckpt.close()
+
+    result = {f"test_{k}": v for k, v in test.items() if k != "count"}
+    result.update(
+        model=args.model,
+        dataset=args.dataset,
+        start_epoch=start_epoch,
+        epochs=args.epochs,
+        steps=int(state.step),
+        devices=jax.device_count(),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
