@@ -97,12 +97,15 @@ class TrainState(struct.PyTreeNode):
             optimizer: an optax transformation, e.g. ``jaxnn.optim.SGD(0.01, momentum=0.9)``.
             sample_input: one example batch (shapes matter, values do not).
             seed: seeds parameter init and the dropout key stream.
-            variables: start from these variables (e.g. converted torch weights) instead.
+            variables: start from these variables (e.g. converted torch weights) instead;
+                they are copied, so the train steps' donation leaves them usable.
         """
         key = jax.random.key(seed)
         init_key, dropout_key = jax.random.split(key)
         if variables is None:
             variables = jax.jit(model.init)(init_key, sample_input)
+        else:  # the steps donate the state: copy, so the caller's arrays stay valid
+            variables = jax.tree_util.tree_map(jnp.array, dict(variables))
         params = variables["params"]
         return cls(
             step=jnp.zeros((), jnp.int32),

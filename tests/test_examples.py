@@ -111,3 +111,14 @@ def test_cifar10_example_on_mock_data(model, capsys):
         assert load("cifar10").main(argv) == 0
     result = last_json(capsys)
     assert result["model"] == model and result["count"] == 32
+
+
+@pytest.mark.slow
+def test_vgg16_finetune_example_on_mock_data(capsys):
+    with _mock(16):
+        argv = ["--epochs", "1", "--batch-size", "8"]
+        assert load("vgg16_finetune").main(argv) == 0
+    out = capsys.readouterr().out
+    assert "result: OK" in out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["features_frozen"] is True and result["count"] == 16

@@ -249,3 +249,11 @@ def test_every_optimizer_state_can_be_donated(tx):
     for b in batches(2):
         state, metrics = step(state, metrics, b)
     assert int(state.step) == 2
+
+
+def test_create_from_variables_copies_them(setup):
+    model, tx, _, step = setup
+    variables = fresh(model, tx).variables
+    state = TrainState.create(model, tx, jnp.ones((8, 6)), variables=variables)
+    state, _ = step(state, init_metrics(), batches(1)[0])  # donates state's buffers
+    np.asarray(variables["params"]["fc1"]["kernel"])  # still readable

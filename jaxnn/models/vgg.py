@@ -88,7 +88,7 @@ class VGG16(Module):
         model = model.clone(classifier=model.classifier.append(nn.Linear(1000, 10)))
 
     The features keep their weights: convert a pretrained state_dict for ``VGG16()`` and
-    initialise only the new layer (see ``examples/vgg16_finetune_head.py``).
+    initialise only the new layer (see ``examples/vgg16_finetune.py``).
 
     Args:
         num_classes: outputs of the default classifier. Default: 1000.
