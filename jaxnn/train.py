@@ -218,6 +218,7 @@ def make_train_step(
     *,
     task: str = "classification",
     steps_per_call: int = 1,
+    unroll: bool | None = None,
     parallel: DataParallel | None = None,
 ) -> Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]:
     """A jitted ``(state, metrics, (x, y)) -> (state, metrics)`` train step.
@@ -229,6 +230,11 @@ def make_train_step(
         task: 'classification' (accuracy from argmax over dim 1) or 'regression' (mse).
         steps_per_call: K > 1 fuses K steps into one dispatch; ``x`` and ``y`` then carry
             a leading K axis (K batches stacked).
+        unroll: unroll the K fused steps instead of looping over them (``lax.scan``).
+            Default (None): unroll on the CPU backend only. XLA:CPU runs convolutions
+            inside a loop body on a slow path (LeNet, batch 128: 776 examples/s looped,
+            2769 unrolled, 3230 single steps), while on accelerators the loop keeps
+            compile time flat in K. On CPU, fusing pays only for dispatch-bound models.
         parallel: a :class:`DataParallel` to shard over devices (None: default
             placement, i.e. one device).
 
@@ -238,6 +244,8 @@ def make_train_step(
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
     one = _train_step_fn(model, loss_fn, optimizer, task)
+    if unroll is None:
+        unroll = jax.default_backend() == "cpu"
     if steps_per_call == 1:
         fn = one
     else:
@@ -246,7 +254,7 @@ def make_train_step(
             def body(carry, b):
                 return one(*carry, b), None
 
-            (state, metrics), _ = jax.lax.scan(body, (state, metrics), batch)
+            (state, metrics), _ = jax.lax.scan(body, (state, metrics), batch, unroll=unroll)
             return state, metrics
 
     if parallel is None:

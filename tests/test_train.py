@@ -90,13 +90,14 @@ def test_same_seed_same_run_and_dropout_keys_differ_per_step(setup):
     assert not np.array_equal(keys[0], keys[1])
 
 
-def test_fused_steps_equal_single_steps(setup):
+@pytest.mark.parametrize("unroll", [None, False])
+def test_fused_steps_equal_single_steps(setup, unroll):
     model, tx, loss, single = setup
     data = batches(8)
     a, ma = fresh(model, tx), init_metrics()
     for b in data:
         a, ma = single(a, ma, b)
-    fused = make_train_step(model, loss, tx, steps_per_call=4)
+    fused = make_train_step(model, loss, tx, steps_per_call=4, unroll=unroll)
     b_state, mb = fresh(model, tx), init_metrics()
     for i in (0, 4):
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *data[i : i + 4])

@@ -1,0 +1,1 @@
+"""jaxnn benchmarks: ``python -m benchmarks [--quick] [--models a,b] [--out DIR]``."""
