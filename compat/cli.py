@@ -29,11 +29,13 @@ import traceback
 import uuid
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jaxnn.compat.convert import _leaves
 
 __all__ = ["DEFAULT_INPUT_SHAPES", "main"]
 
@@ -375,14 +377,6 @@ def _cast_jax(tree: Mapping[str, Any], dtype: str | None) -> dict[str, Any]:
         return np.asarray(node).astype(target) if _is_floating(node.dtype) else node
 
     return cast(tree)
-
-
-def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple, Any]]:
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            yield from _leaves(value, (*prefix, str(key)))
-        else:
-            yield (*prefix, str(key)), value
 
 
 def _rules() -> dict[tuple[str, str], Any]:
