@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxnn.compat.convert import _leaves
+from jaxnn._tree import leaves as _leaves
 
 __all__ = ["DEFAULT_INPUT_SHAPES", "main"]
 

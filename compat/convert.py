@@ -30,6 +30,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._tree import leaves
+
 __all__ = [
     "LEAF_RULES",
     "LeafRule",
@@ -108,22 +110,12 @@ class StateDictMismatchError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def _leaves(
-    tree: Mapping[str, Any], prefix: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], Any]]:
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            yield from _leaves(value, (*prefix, str(key)))
-        else:
-            yield (*prefix, str(key)), value
-
-
 def torch_key(collection: str, path: tuple[str, ...]) -> str:
     """The torch state_dict key of the jaxnn leaf ``variables[collection][path]``."""
     return ".".join((*path[:-1], _rule(collection, path[-1]).torch_name))
 
 
-def _variable_leaves(variables: Mapping[str, Any]) -> Iterator[tuple[str, tuple, Any]]:
+def _variableleaves(variables: Mapping[str, Any]) -> Iterator[tuple[str, tuple, Any]]:
     unknown = sorted(set(variables) - set(_COLLECTIONS))
     if unknown:
         raise ValueError(
@@ -131,7 +123,7 @@ def _variable_leaves(variables: Mapping[str, Any]) -> Iterator[tuple[str, tuple,
             f"expected only {list(_COLLECTIONS)}"
         )
     for collection in _COLLECTIONS:
-        for path, leaf in _leaves(variables.get(collection, {})):
+        for path, leaf in leaves(variables.get(collection, {})):
             yield collection, path, leaf
 
 
@@ -162,7 +154,7 @@ def flax_to_torch(variables: Mapping[str, Any]) -> dict[str, Any]:
     import torch
 
     out: dict[str, Any] = {}
-    for collection, path, leaf in _variable_leaves(variables):
+    for collection, path, leaf in _variableleaves(variables):
         rule = _rule(collection, path[-1])
         key = torch_key(collection, path)
         if key in out:
@@ -202,7 +194,7 @@ def torch_to_flax(
     """
     missing, mismatched, used = [], [], set()
     out: dict[str, Any] = {}
-    for collection, path, leaf in _variable_leaves(variables):
+    for collection, path, leaf in _variableleaves(variables):
         rule = _rule(collection, path[-1])
         key = torch_key(collection, path)
         expected = tuple(rule.to_torch(np.empty(leaf.shape, np.bool_)).shape)
@@ -227,7 +219,7 @@ def torch_to_flax(
             missing if strict else [], unexpected if strict else [], mismatched
         )
     if missing:  # strict=False: keep the template's values for what the checkpoint lacks
-        for collection, path, leaf in _variable_leaves(variables):
+        for collection, path, leaf in _variableleaves(variables):
             if torch_key(collection, path) in missing:
                 node = out.setdefault(collection, {})
                 for k in path[:-1]:

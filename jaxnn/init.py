@@ -24,6 +24,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxnn import _tree
+
 __all__ = [
     "Initializer",
     "calculate_gain",
@@ -267,7 +269,7 @@ def reinitialize(
 
     params = variables["params"]
     modules = named_modules(model, variables, *args, **kwargs)
-    flat = {path: leaf for path, leaf in _flatten(params)}
+    flat = dict(_tree.leaves(params))
     matched = set()
     for index, (name, module) in enumerate(modules.items()):
         for cls, inits in rules.items():
@@ -291,27 +293,9 @@ def reinitialize(
             f"in the model (check the classes and parameter names in rules)"
         )
     out = dict(variables)
-    out["params"] = _unflatten(flat)
+    out["params"] = _tree.unflatten(flat)
     return out
 
 
 def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode()) % (2**31)
-
-
-def _flatten(tree, prefix=()):
-    for k, v in tree.items():
-        if isinstance(v, Mapping):
-            yield from _flatten(v, (*prefix, k))
-        else:
-            yield (*prefix, k), v
-
-
-def _unflatten(flat):
-    out: dict = {}
-    for path, leaf in flat.items():
-        node = out
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = leaf
-    return out

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 from flax import linen
 
+from jaxnn import _tree
 from jaxnn.compat.convert import LEAF_RULES, torch_key, torch_to_flax
 
 __all__ = [
@@ -82,20 +83,10 @@ def _natural(part: str) -> tuple[int, int | str]:
     return (0, int(part)) if part.isdigit() else (1, part)
 
 
-def _leaves(
-    tree: Mapping[str, Any], prefix: tuple[str, ...] = ()
-) -> Iterable[tuple[tuple[str, ...], Any]]:
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            yield from _leaves(value, (*prefix, str(key)))
-        else:
-            yield (*prefix, str(key)), value
-
-
 def _torch_leaves(variables: Mapping[str, Any], collection: str) -> dict[str, ArrayOrShape]:
     """``variables[collection]`` as {torch key: numpy array in torch's layout and dtype},
     ordered by module path, and within a module as torch orders a layer's tensors."""
-    leaves = list(_leaves(variables.get(collection, {})))
+    leaves = list(_tree.leaves(variables.get(collection, {})))
     leaves.sort(
         key=lambda item: (
             [_natural(p) for p in item[0][:-1]],
@@ -173,7 +164,7 @@ def load_state_dict(
 
 def count_parameters(variables: Mapping[str, Any]) -> int:
     """Number of trainable scalars: torch's ``sum(p.numel() for p in model.parameters())``."""
-    return sum(math.prod(leaf.shape) for _, leaf in _leaves(variables.get("params", {})))
+    return sum(math.prod(leaf.shape) for _, leaf in _tree.leaves(variables.get("params", {})))
 
 
 # ----------------------------------------------------------------------------- summary
@@ -283,7 +274,7 @@ def summary(
         type(model).__name__,
         rows,
         count_parameters(variables),
-        sum(math.prod(np.shape(a)) for _, a in _leaves(variables.get("batch_stats", {}))),
+        sum(math.prod(np.shape(a)) for _, a in _tree.leaves(variables.get("batch_stats", {}))),
     )
 
 
