@@ -13,6 +13,7 @@ layers call it, so a layer and its functional form cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -387,17 +388,77 @@ def _max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, who):
     pads = [(0, 0), (0, 0)]
     for s, k, st, p, d, o in zip(spatial, kernel, stride, padding, dilation, out):
         pads.append((p, max((o - 1) * st + d * (k - 1) + 1 - s - p, 0)))
-    # a concrete (numpy) init value: under jit a jnp scalar is a tracer, and
-    # reduce_window then falls back to a generic reduction that has no gradient
     if jnp.issubdtype(x.dtype, jnp.floating):
-        init = np.array(-np.inf, x.dtype)
+        lowest = np.array(-np.inf, x.dtype)
     else:
-        init = np.array(np.iinfo(x.dtype).min, x.dtype)
-    y = lax.reduce_window(
-        x, init, lax.max, (1, 1, *kernel), (1, 1, *stride), pads, window_dilation=(1, 1, *dilation)
-    )
-    y = y[:, :, : out[0], : out[1]]
+        lowest = np.array(np.iinfo(x.dtype).min, x.dtype)
+    if kernel[0] * kernel[1] > _MAX_WINDOW_VIEWS:
+        # a concrete (numpy) init value: under jit a jnp scalar is a tracer, and
+        # reduce_window then falls back to a generic reduction that has no gradient
+        y = lax.reduce_window(
+            x,
+            lowest,
+            lax.max,
+            (1, 1, *kernel),
+            (1, 1, *stride),
+            pads,
+            window_dilation=(1, 1, *dilation),
+        )[:, :, : out[0], : out[1]]
+    else:
+        xp = lax.pad(x, lowest, [(lo, hi, 0) for lo, hi in pads])
+        y = _window_max(xp, tuple(kernel), tuple(stride), tuple(dilation), out)
     return y[0] if unbatched else y
+
+
+# Windows larger than this (global pooling of a big map, say) use XLA's reduce_window,
+# which compiles to one loop, instead of one strided view per window offset.
+_MAX_WINDOW_VIEWS = 64
+
+
+def _window_views(xp, kernel, stride, dilation, out) -> list[Array]:
+    """One strided view of padded ``xp`` per window offset, each shaped like the output,
+    in torch's scan order (rows, then columns)."""
+    n, c = xp.shape[:2]
+    views = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            start = (0, 0, i * dilation[0], j * dilation[1])
+            stop = (n, c, *(s + (o - 1) * st + 1 for s, o, st in zip(start[2:], out, stride)))
+            views.append(lax.slice(xp, start, stop, (1, 1, *stride)))
+    return views
+
+
+# Max pooling as an elementwise maximum over the window's strided views, with a JVP that
+# routes each output's tangent to the one input torch's backward picks: the first maximum
+# in window order on ties, the last NaN in a window holding NaNs. Its transpose (the
+# backward) is a masked pad-and-add per window offset. XLA's own gradient of reduce_window
+# max (select_and_scatter) was 3-6x slower on CPU: (128, 32, 32, 32) 2x2 backward 119 ms
+# against 21 ms, (128, 6, 28, 28) 7.0 ms against 2.5 ms.
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
+def _window_max(xp, kernel, stride, dilation, out):
+    views = _window_views(xp, kernel, stride, dilation, out)
+    y = views[0]
+    for v in views[1:]:
+        y = lax.max(y, v)
+    return y
+
+
+@_window_max.defjvp
+def _window_max_jvp(kernel, stride, dilation, out, primals, tangents):
+    (xp,), (dxp,) = primals, tangents
+    y = _window_max(xp, kernel, stride, dilation, out)
+    views = _window_views(xp, kernel, stride, dilation, out)
+    dviews = _window_views(dxp, kernel, stride, dilation, out)
+    nan = jnp.isnan(y) if jnp.issubdtype(y.dtype, jnp.floating) else None
+    taken = jnp.zeros(y.shape, bool)
+    dy = jnp.zeros(y.shape, dxp.dtype)
+    for v, dv in zip(views, dviews):
+        pick = (v == y) & ~taken
+        taken = taken | pick
+        if nan is not None:  # a later NaN overrides an earlier one, as in torch's scan
+            pick = jnp.where(nan, jnp.isnan(v), pick)
+        dy = jnp.where(pick, dv, dy)
+    return y, dy
 
 
 def max_pool2d(

@@ -98,6 +98,40 @@ def test_max_pool_gradient_matches_torch(rng):
     assert_close(g, to_numpy(xt.grad), ATOL)
 
 
+def _max_pool_grads(x, kwargs, rng):
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = torch.nn.MaxPool2d(**kwargs)(xt)
+    g = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.from_numpy(g))
+    f = jax.jit(lambda x, g: jax.vjp(nn.MaxPool2d(**kwargs).apply, {}, x)[1](g)[1])
+    return f(x, g), to_numpy(xt.grad)
+
+
+@pytest.mark.parametrize("kwargs", [*MAX_CASES, dict(kernel_size=9, stride=3, padding=4)], ids=str)
+def test_max_pool_gradient_on_ties_and_nans(kwargs, rng):
+    # whole numbers tie often: the gradient must go where torch's goes (the first
+    # maximum in window order; the last NaN of a window), not be split or misplaced.
+    # kernel 9 (81 offsets) takes the reduce_window path, the others the strided views.
+    x = np.round(rng.standard_normal((2, 3, 11, 10))).astype(np.float32)
+    got, want = _max_pool_grads(x, kwargs, rng)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    x[0, 0, :3, :3] = np.nan
+    x[1, 2, 4, 5] = np.nan
+    if kwargs["kernel_size"] != 9:  # reduce_window's gradient does not route NaNs as torch
+        got, want = _max_pool_grads(x, kwargs, rng)
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_max_pool_forward_mode_matches_reverse(rng):
+    # the pooling rule is a JVP, so jax.jvp / jacfwd work as well as grad
+    x = jnp.asarray(rng.standard_normal((1, 2, 6, 6)).astype(np.float32))
+    f = nn.MaxPool2d(3, 2, padding=1).apply
+    fwd = jax.jacfwd(lambda x: f({}, x))(x)
+    rev = jax.jacrev(lambda x: f({}, x))(x)
+    np.testing.assert_array_equal(np.asarray(fwd), np.asarray(rev))
+    assert float(jnp.sum(fwd)) == 2 * 3 * 3  # one input per output
+
+
 def test_avg_pool_gradient_matches_torch(rng):
     x = rng.standard_normal((2, 2, 9, 9)).astype(np.float32)
     kwargs = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
