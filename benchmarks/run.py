@@ -166,8 +166,23 @@ def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Conte
             return jnp.mean(jnp.square(out - y))
         return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
 
-    @functools.partial(jax.jit, donate_argnums=(0,))
-    def train_step(state, batch):
+    def accumulate(metrics, loss, out, y):
+        # the running sums a Flax user's loop keeps for epoch loss and accuracy, as
+        # jaxnn's step does (without them the twin does less work than jaxnn)
+        n = y.shape[0]
+        new = {"loss_sum": metrics["loss_sum"] + loss * n, "count": metrics["count"] + n}
+        if spec.task == "classification":
+            new["correct"] = metrics["correct"] + jnp.sum(jnp.argmax(out, -1) == y)
+        return new
+
+    def zeros() -> dict[str, jax.Array]:
+        m = {"loss_sum": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.int32)}
+        if spec.task == "classification":
+            m["correct"] = jnp.zeros((), jnp.int32)
+        return m
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(state, metrics, batch):
         params, batch_stats, opt_state, step = state
         x, y = batch
 
@@ -184,26 +199,23 @@ def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Conte
         (loss, (out, batch_stats)), grads = jax.value_and_grad(compute, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, batch_stats, opt_state, step + 1), {"loss": loss, "out": out[:1]}
+        return (params, batch_stats, opt_state, step + 1), accumulate(metrics, loss, out, y)
 
-    @jax.jit
-    def eval_step(state, batch):
+    @functools.partial(jax.jit, donate_argnums=(1,))
+    def eval_step(state, metrics, batch):
         params, batch_stats = state[0], state[1]
         out = model.apply({"params": params, "batch_stats": batch_stats}, batch[0])
-        metrics = {"loss": loss_fn(out, batch[1])}
-        if spec.task == "classification":
-            metrics["accuracy"] = jnp.mean(jnp.argmax(out, -1) == batch[1])
-        return metrics
+        return accumulate(metrics, loss_fn(out, batch[1]), out, batch[1])
 
-    box: dict[str, Any] = {"s": state, "m": None}
+    box: dict[str, Any] = {"s": state, "m": zeros()}
 
     def call() -> None:
-        box["s"], box["m"] = train_step(box["s"], data)
+        box["s"], box["m"] = train_step(box["s"], box["m"], data)
 
-    ebox: dict[str, Any] = {"s": jax.tree_util.tree_map(jnp.copy, state), "m": None}
+    ebox: dict[str, Any] = {"s": jax.tree_util.tree_map(jnp.copy, state), "m": zeros()}
 
     def eval_call() -> None:
-        ebox["m"] = eval_step(ebox["s"], data)
+        ebox["m"] = eval_step(ebox["s"], ebox["m"], data)
 
     params = _count(state[0])
     return (
