@@ -395,6 +395,15 @@ def _loader_rate(loader: Any, min_s: float = 1.0) -> float:
     return examples / (time.perf_counter() - start)
 
 
+def _source_rate(source: Any, min_s: float = 1.0) -> float:
+    examples, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_s:
+        for i in range(min(len(source), 256)):
+            source[i]
+        examples += min(len(source), 256)
+    return examples / (time.perf_counter() - start)
+
+
 def loader_suite(repeats: int) -> dict[str, Any]:
     """DataLoader examples/s against a jaxnn SimpleCNN train step's examples/s."""
     import tensorflow_datasets as tfds
@@ -407,6 +416,11 @@ def loader_suite(repeats: int) -> dict[str, Any]:
         DataLoader(digits("train"), batch_size=64, shuffle=True)
     )
     with tfds.testing.mock_data(num_examples=1024, policy=tfds.testing.MockPolicy.USE_CODE):
+        # the ceiling: the mock source alone, which builds a random record on every read
+        source = tfds_dataset("cifar10", "train").source
+        out["loaders"]["tfds mock cifar10: the source alone (source[i], no loader)"] = _source_rate(
+            source
+        )
         for workers in (0, 2):
             loader = DataLoader(
                 tfds_dataset("cifar10", "train"), batch_size=64, shuffle=True, num_workers=workers
