@@ -104,7 +104,9 @@ def _count(tree: Any) -> int:
 # ----------------------------------------------------------------------------- jax contenders
 
 
-def jaxnn_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Contender], int]:
+def jaxnn_contenders(
+    spec: Spec, batch: int, precision: str = "fp32"
+) -> tuple[list[Contender], list[Contender], int]:
     """jaxnn train (single and fused) and eval contenders; also returns the parameter count."""
     import jax
 
@@ -120,7 +122,9 @@ def jaxnn_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Cont
     fused_data = jax.device_put((np.stack([x] * spec.fused), np.stack([y] * spec.fused)))
     train, params = [], 0
     for name, k, d in (("jaxnn", 1, data), (f"jaxnn_k{spec.fused}", spec.fused, fused_data)):
-        step = make_train_step(model, loss, opt, task=spec.task, steps_per_call=k)
+        step = make_train_step(
+            model, loss, opt, task=spec.task, steps_per_call=k, precision=precision
+        )
         box = {"s": TrainState.create(model, opt, x, seed=0), "m": init_metrics()}
         params = _count(box["s"].params)
 
@@ -128,7 +132,7 @@ def jaxnn_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Cont
             box["s"], box["m"] = step(box["s"], box["m"], d)
 
         train.append(Contender(name, call, functools.partial(_block, box), batch * k))
-    eval_step = make_eval_step(model, loss, task=spec.task)
+    eval_step = make_eval_step(model, loss, task=spec.task, precision=precision)
     ebox = {"s": TrainState.create(model, opt, x, seed=0), "m": init_metrics()}
 
     def eval_call() -> None:
@@ -143,8 +147,13 @@ def _block(box: dict[str, Any]) -> None:
     jax.block_until_ready(box)
 
 
-def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Contender], int]:
-    """Raw Flax + optax train and eval contenders (NHWC, a user's own jitted step)."""
+def flax_contenders(
+    spec: Spec, batch: int, precision: str = "fp32"
+) -> tuple[list[Contender], list[Contender], int]:
+    """Raw Flax + optax train and eval contenders (NHWC, a user's own jitted step).
+
+    ``precision='bf16'``: params and inputs cast to bfloat16 for the forward pass, float32
+    master params, optimizer state and loss (what jaxnn's ``precision='bf16'`` does)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -160,6 +169,24 @@ def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Conte
     state = (variables["params"], variables.get("batch_stats", {}), None, jnp.zeros((), jnp.int32))
     state = (state[0], state[1], tx.init(state[0]), state[3])
     data = jax.device_put((x, y))
+    compute = {"fp32": None, "bf16": jnp.bfloat16}[precision]
+
+    def cast(tree: Any) -> Any:
+        if compute is None:
+            return tree
+        return jax.tree_util.tree_map(
+            lambda a: a.astype(compute) if a.dtype == jnp.float32 else a, tree
+        )
+
+    def apply(params, batch_stats, x, **kwargs):
+        out = model.apply({"params": cast(params), "batch_stats": batch_stats}, cast(x), **kwargs)
+        if kwargs.get("mutable"):
+            out, updates = out
+            # running statistics stay float32
+            like = {k: batch_stats for k in updates}
+            updates = jax.tree_util.tree_map(lambda n, o: n.astype(o.dtype), updates, like)
+            return out.astype(jnp.float32), updates
+        return out.astype(jnp.float32)
 
     def loss_fn(out: jax.Array, y: jax.Array) -> jax.Array:
         if spec.task == "regression":
@@ -187,8 +214,9 @@ def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Conte
         x, y = batch
 
         def compute(p):
-            out, updates = model.apply(
-                {"params": p, "batch_stats": batch_stats},
+            out, updates = apply(
+                p,
+                batch_stats,
                 x,
                 train=True,
                 mutable=["batch_stats"],
@@ -204,7 +232,7 @@ def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Conte
     @functools.partial(jax.jit, donate_argnums=(1,))
     def eval_step(state, metrics, batch):
         params, batch_stats = state[0], state[1]
-        out = model.apply({"params": params, "batch_stats": batch_stats}, batch[0])
+        out = apply(params, batch_stats, batch[0])
         return accumulate(metrics, loss_fn(out, batch[1]), out, batch[1])
 
     box: dict[str, Any] = {"s": state, "m": zeros()}
@@ -229,48 +257,71 @@ def flax_contenders(spec: Spec, batch: int) -> tuple[list[Contender], list[Conte
 
 
 def torch_contenders(
-    spec: Spec, batch: int, compile: bool
+    spec: Spec, batch: int, compile: bool, precision: str = "fp32"
 ) -> tuple[list[Contender], list[Contender], int]:
-    """torch eager (and torch.compile) train contenders and an eager eval contender."""
+    """torch eager (and torch.compile) train contenders and an eager eval contender.
+
+    On CUDA when torch sees a GPU, else CPU. ``precision='bf16'``: autocast to bfloat16
+    and, for image models, channels_last memory format (torch's fast mixed-precision
+    recipe)."""
+    import contextlib
+
     import torch
 
     from jaxnn.compat import torch_models
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    bf16 = precision == "bf16"
+    layout = torch.channels_last if bf16 and len(spec.input_shape) == 3 else None
+
+    def autocast() -> Any:
+        if not bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device, dtype=torch.bfloat16)
+
     torch.manual_seed(0)
-    x, y = (torch.from_numpy(a) for a in _data(spec, batch))
+    x, y = (torch.from_numpy(a).to(device) for a in _data(spec, batch))
+    if layout is not None:
+        x = x.contiguous(memory_format=layout)
     if spec.task == "classification":
         y = y.long()  # torch's CrossEntropyLoss wants int64 class indices
     crit = torch.nn.CrossEntropyLoss() if spec.task == "classification" else torch.nn.MSELoss()
 
+    def build() -> torch.nn.Module:
+        model = getattr(torch_models, spec.name)(**(spec.kwargs or {})).to(device)
+        return model if layout is None else model.to(memory_format=layout)
+
     def make(compiled: bool) -> tuple[torch.nn.Module, Callable[[], None]]:
-        model = getattr(torch_models, spec.name)(**(spec.kwargs or {}))
+        model = build()
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         fwd = torch.compile(model) if compiled else model
 
         def call() -> None:
             opt.zero_grad()
-            loss = crit(fwd(x), y)
+            with autocast():
+                loss = crit(fwd(x).float(), y)
             loss.backward()
             opt.step()
 
         return model, call
 
     model, call = make(False)
-    train = [Contender("torch", call, lambda: None, batch)]
+    train = [Contender("torch", call, sync, batch)]
     if compile:
-        train.append(Contender("torch_compile", make(True)[1], lambda: None, batch))
-    eval_model = getattr(torch_models, spec.name)(**(spec.kwargs or {})).eval()
+        train.append(Contender("torch_compile", make(True)[1], sync, batch))
+    eval_model = build().eval()
 
     def eval_call() -> None:
-        with torch.inference_mode():
-            out = eval_model(x)
+        with torch.inference_mode(), autocast():
+            out = eval_model(x).float()
             crit(out, y)
             if spec.task == "classification":
                 (out.argmax(1) == y).sum()
 
     params = sum(p.numel() for p in model.parameters())
-    return train, [Contender("torch", eval_call, lambda: None, batch)], params
+    return train, [Contender("torch", eval_call, sync, batch)], params
 
 
 # ----------------------------------------------------------------------------- train suite
@@ -290,6 +341,7 @@ def train_suite(
     repeats: int,
     compile: bool,
     partial: Path | None = None,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
     """Train and eval throughput rows, one per (model, batch size); each row is also
     written to ``partial`` (JSON) as soon as it is measured."""
@@ -297,10 +349,11 @@ def train_suite(
     for name in models:
         spec = SPECS[name]
         for batch in batches[name]:
-            jt, je, jp = jaxnn_contenders(spec, batch)
-            ft, fe, fp = flax_contenders(spec, batch)
+            jt, je, jp = jaxnn_contenders(spec, batch, precision)
+            ft, fe, fp = flax_contenders(spec, batch, precision)
             # torch.compile costs 10-30 s per model here: only at the larger batch size
-            tt, te, tp = torch_contenders(spec, batch, compile and batch == max(batches[name]))
+            with_compile = compile and batch == max(batches[name])
+            tt, te, tp = torch_contenders(spec, batch, with_compile, precision)
             if not jp == fp == tp:
                 raise AssertionError(
                     f"{name}: parameter counts differ: jaxnn {jp}, flax {fp}, torch {tp}"
@@ -313,6 +366,7 @@ def train_suite(
             row = {
                 "model": name,
                 "batch": batch,
+                "precision": precision,
                 "params": jp,
                 "fused_k": spec.fused,
                 "train": {k: asdict(v) for k, v in train.items()},
@@ -584,6 +638,8 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jax_backend": jax.default_backend(),
+        "jax_devices": [d.device_kind for d in jax.devices()],
+        "torch_device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
     }
 
 
@@ -595,6 +651,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, help="timed repeats per contender (default 5, quick 3)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--batch", type=int, help="use this one batch size for every model")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: mixed precision (jaxnn precision='bf16', the Flax twin cast the same way, "
+        "torch autocast + channels_last)",
+    )
     p.add_argument("--out", default="benchmarks/out", help="directory for results.json")
     return p
 
@@ -623,8 +686,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"environment": environment(), "command": sys.argv, "suites": suites}
     tables = []
     if "train" in suites:
-        results["train"] = train_suite(models, batches, repeats, compile, out / "train_rows.json")
-        tables.append("## Train / eval throughput (examples/s)\n\n" + train_table(results["train"]))
+        results["train"] = train_suite(
+            models, batches, repeats, compile, out / "train_rows.json", args.precision
+        )
+        tables.append(
+            f"## Train / eval throughput (examples/s, {args.precision})\n\n"
+            + train_table(results["train"])
+        )
     if "loader" in suites:
         results["loader"] = loader_suite(repeats)
         tables.append("## Data loader\n\n" + loader_table(results["loader"]))
