@@ -33,6 +33,12 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps-per-call", type=int, default=1)
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: mixed precision (bfloat16 compute, float32 weights); for accelerators",
+    )
     p.add_argument("--tensorboard", default=None)
     args = p.parse_args(argv)
     recipe = RECIPES[args.model]
@@ -70,8 +76,10 @@ def main(argv=None) -> int:
         val_loader=test_loader,
         writer=writer,
         steps_per_call=args.steps_per_call,
+        precision=args.precision,
     )
-    print(json.dumps({"model": args.model, **evaluate(model, state, test_loader, loss_fn)}))
+    test = evaluate(model, state, test_loader, loss_fn, precision=args.precision)
+    print(json.dumps({"model": args.model, **test}))
     return 0
 
 

@@ -54,6 +54,12 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     p.add_argument("--tensorboard", default=None, help="TensorBoard log directory")
     p.add_argument("--steps-per-call", type=int, default=1, help="fuse K train steps per dispatch")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: mixed precision (bfloat16 compute, float32 weights); for accelerators",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -112,8 +118,9 @@ def main(argv=None) -> int:
         best_metric=best if ckpt else None,
         writer=writer,
         progress=not args.no_progress,
+        precision=args.precision,
     )
-    test = evaluate(model, state, test_loader, loss_fn, task=task)
+    test = evaluate(model, state, test_loader, loss_fn, task=task, precision=args.precision)
     if writer is not None:
         writer.close()
     if ckpt is not None:

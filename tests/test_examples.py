@@ -63,6 +63,8 @@ def test_train_regressor_on_diabetes(capsys):
         "--no-progress",
         "--steps-per-call",
         "4",
+        "--precision",
+        "bf16",
     ]
     assert train.main(argv) == 0
     result = last_json(capsys)
