@@ -58,6 +58,31 @@ def _same(a):
     return a
 
 
+# Tiles of (rows x columns) of the two leading axes in which a transposed array is copied:
+# 256 float32 entries of a row are 1 KB, so each tile is whole cache lines on both sides.
+_TILE = 256
+
+
+def _copy_tiled(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for same-shaped arrays, tile by tile when one of them is a
+    transposed view: numpy copies a transposed matrix one element per cache line on one
+    side, several times slower than in tiles (2.3 s vs 0.4 s for a (25088, 4096) float32
+    kernel)."""
+    if dst.ndim < 2 or (dst.flags.c_contiguous and src.flags.c_contiguous):
+        dst[...] = src
+        return
+    for i in range(0, dst.shape[0], _TILE):
+        for j in range(0, dst.shape[1], _TILE):
+            dst[i : i + _TILE, j : j + _TILE] = src[i : i + _TILE, j : j + _TILE]
+
+
+def _c_contiguous(a: np.ndarray) -> np.ndarray:
+    """A new C-ordered copy of ``a``, typically a transposed view (0-d stays 0-d)."""
+    out = np.empty(a.shape, a.dtype)
+    _copy_tiled(out, a)
+    return out
+
+
 @dataclass(frozen=True)
 class LeafRule:
     """How one kind of jaxnn leaf maps to torch: its name there, and the layout change
@@ -85,6 +110,11 @@ _COLLECTIONS = ("params", "batch_stats")
 
 def _rule(collection: str, name: str) -> LeafRule:
     return _RULES.get((collection, name)) or LeafRule(collection, name, name)
+
+
+def _torch_shape(rule: LeafRule, flax_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The torch-side shape of a jaxnn leaf of ``flax_shape`` (nothing is allocated)."""
+    return tuple(rule.to_torch(np.broadcast_to(np.empty((), np.bool_), flax_shape)).shape)
 
 
 class StateDictMismatchError(ValueError):
@@ -151,27 +181,38 @@ def flax_to_torch(variables: Mapping[str, Any]) -> dict[str, Any]:
         >>> sd = flax_to_torch(variables)
         >>> torch_model.load_state_dict(sd)
     """
-    import torch
-
     out: dict[str, Any] = {}
     for collection, path, leaf in _variableleaves(variables):
-        rule = _rule(collection, path[-1])
-        key = torch_key(collection, path)
-        if key in out:
-            raise ValueError(
-                f"flax_to_torch: two leaves map to the torch key {key!r} "
-                f"(second: {collection}/{'/'.join(path)})"
-            )
-        # a C-ordered copy that keeps 0-d leaves 0-d (ascontiguousarray would not)
-        array = np.array(rule.to_torch(_to_numpy(leaf)), order="C", copy=True)
-        if array.dtype == jnp.bfloat16:
-            tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
-        else:
-            tensor = torch.from_numpy(array)
-        if rule.torch_dtype is not None:
-            tensor = tensor.to(getattr(torch, rule.torch_dtype))
-        out[key] = tensor
+        key = _unique_torch_key(out, collection, path)
+        out[key] = _leaf_to_torch(collection, path, leaf)
     return out
+
+
+def _unique_torch_key(seen: Mapping[str, Any], collection: str, path: tuple[str, ...]) -> str:
+    """The torch key of a leaf; a ValueError if an earlier leaf (a key of ``seen``) has it."""
+    key = torch_key(collection, path)
+    if key in seen:
+        raise ValueError(
+            f"flax_to_torch: two leaves map to the torch key {key!r} "
+            f"(second: {collection}/{'/'.join(path)})"
+        )
+    return key
+
+
+def _leaf_to_torch(collection: str, path: tuple[str, ...], leaf: Any) -> Any:
+    """One jaxnn leaf -> its torch tensor: torch's layout, a new C-ordered copy (0-d kept
+    0-d), the same bits in the same dtype (the rule's ``torch_dtype`` where it has one)."""
+    import torch
+
+    rule = _rule(collection, path[-1])
+    array = _c_contiguous(rule.to_torch(_to_numpy(leaf)))
+    if array.dtype == jnp.bfloat16:
+        tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    else:
+        tensor = torch.from_numpy(array)
+    if rule.torch_dtype is not None:
+        tensor = tensor.to(getattr(torch, rule.torch_dtype))
+    return tensor
 
 
 def torch_to_flax(
@@ -192,32 +233,19 @@ def torch_to_flax(
     Raises:
         StateDictMismatchError: listing every missing, unexpected and mis-shaped key.
     """
-    missing, mismatched, used = [], [], set()
+    shapes = {k: tuple(np.shape(v)) for k, v in state_dict.items()}
+    pairs, missing = _match_state_dict(shapes, variables, strict=strict)
     out: dict[str, Any] = {}
-    for collection, path, leaf in _variableleaves(variables):
-        rule = _rule(collection, path[-1])
-        key = torch_key(collection, path)
-        expected = tuple(rule.to_torch(np.empty(leaf.shape, np.bool_)).shape)
-        if key not in state_dict:
-            missing.append(key)
-            continue
-        used.add(key)
-        value = _to_numpy(state_dict[key])
-        if value.shape != expected:
-            mismatched.append((key, tuple(value.shape), expected))
-            continue
-        value = rule.to_flax(value)
+    for collection, path, leaf, key, rule in pairs:
+        value = rule.to_flax(_to_numpy(state_dict[key]))
         if np.issubdtype(value.dtype, np.integer):
             value = value.astype(leaf.dtype)
+        elif not value.flags.c_contiguous:
+            value = _c_contiguous(value)  # jnp.asarray's own copy of a transposed view is slow
         node = out.setdefault(collection, {})
         for k in path[:-1]:
             node = node.setdefault(k, {})
         node[path[-1]] = jnp.asarray(value)
-    unexpected = [k for k in state_dict if k not in used]
-    if mismatched or (strict and (missing or unexpected)):
-        raise StateDictMismatchError(
-            missing if strict else [], unexpected if strict else [], mismatched
-        )
     if missing:  # strict=False: keep the template's values for what the checkpoint lacks
         for collection, path, leaf in _variableleaves(variables):
             if torch_key(collection, path) in missing:
@@ -226,3 +254,36 @@ def torch_to_flax(
                     node = node.setdefault(k, {})
                 node[path[-1]] = jnp.asarray(leaf)
     return out
+
+
+def _match_state_dict(
+    shapes: Mapping[str, tuple[int, ...]], variables: Mapping[str, Any], *, strict: bool = True
+) -> tuple[list[tuple[str, tuple[str, ...], Any, str, LeafRule]], list[str]]:
+    """Pair each leaf of the template ``variables`` with its key in a state_dict, knowing
+    only the state_dict's shapes (``key -> torch shape``, in the state_dict's order).
+
+    Returns ``(pairs, missing)``: ``(collection, path, template leaf, key, rule)`` for every
+    leaf whose key is present with the right shape, and the keys the state_dict lacks.
+
+    Raises:
+        StateDictMismatchError: as :func:`torch_to_flax` does.
+    """
+    missing, mismatched, used, pairs = [], [], set(), []
+    for collection, path, leaf in _variableleaves(variables):
+        rule = _rule(collection, path[-1])
+        key = torch_key(collection, path)
+        if key not in shapes:
+            missing.append(key)
+            continue
+        used.add(key)
+        expected = _torch_shape(rule, tuple(leaf.shape))
+        if tuple(shapes[key]) != expected:
+            mismatched.append((key, tuple(shapes[key]), expected))
+            continue
+        pairs.append((collection, path, leaf, key, rule))
+    unexpected = [k for k in shapes if k not in used]
+    if mismatched or (strict and (missing or unexpected)):
+        raise StateDictMismatchError(
+            missing if strict else [], unexpected if strict else [], mismatched
+        )
+    return pairs, missing

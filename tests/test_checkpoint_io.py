@@ -125,3 +125,57 @@ def test_bad_paths_and_metadata(tmp_path, rng):
     (tmp_path / "plain").mkdir()
     with pytest.raises(FileNotFoundError, match=r"plain is not a jaxnn checkpoint"):
         checkpoint.load(tmp_path / "plain")
+
+
+def test_shapes_reads_no_arrays(tmp_path, rng):
+    variables = _variables(rng)
+    checkpoint.save(tmp_path / "ckpt", variables)
+    got = checkpoint.shapes(tmp_path / "ckpt")
+    want = jax.eval_shape(lambda v: v, variables)
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert isinstance(g, jax.ShapeDtypeStruct)
+        assert g.shape == w.shape and g.dtype == w.dtype
+
+
+def test_load_some_leaves(tmp_path, rng):
+    variables = _variables(rng)
+    checkpoint.save(tmp_path / "ckpt", variables)
+    paths = [("params", "conv1", "bias"), ("batch_stats", "bn", "num_batches_tracked")]
+    got = checkpoint.load(tmp_path / "ckpt", leaves=paths)
+    want = {
+        "params": {"conv1": {"bias": variables["params"]["conv1"]["bias"]}},
+        "batch_stats": {"bn": {"num_batches_tracked": np.asarray(7, np.int32)}},
+    }
+    assert sorted(jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(got)) == (
+        sorted(jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(want))
+    )
+    for path in paths:
+        g, w = got, want
+        for k in path:
+            g, w = g[k], w[k]
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and np.array_equal(
+            g.view(f"u{g.itemsize}"), w.view(f"u{g.itemsize}")
+        )
+    # the template is still checked against the whole checkpoint, and casts what is read
+    template = jax.eval_shape(lambda v: v, variables)
+    template["params"]["conv1"]["bias"] = jax.ShapeDtypeStruct((4,), jnp.float32)
+    got = checkpoint.load(tmp_path / "ckpt", template, leaves=paths[:1])
+    assert got["params"]["conv1"]["bias"].dtype == np.float32
+    template["params"]["extra"] = {"bias": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    with pytest.raises(ValueError, match=r"missing \(1\): params/extra/bias"):
+        checkpoint.load(tmp_path / "ckpt", template, leaves=paths[:1])
+    with pytest.raises(KeyError):
+        checkpoint.load(tmp_path / "ckpt", leaves=[("params", "nope")])
+
+
+def test_uncompressed_and_chunked_arrays_round_trip(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(checkpoint, "_CHUNK_BYTES", 1000)  # every array here is "large"
+    variables = _variables(rng)
+    variables["params"]["fc"] = {"kernel": rng.standard_normal((300, 70)).astype(np.float32)}
+    for compress in (True, False):
+        path = checkpoint.save(tmp_path / f"ckpt{compress}", variables, compress=compress)
+        _assert_same(checkpoint.load(path), variables)
+    chunked = tmp_path / "ckptFalse"
+    assert checkpoint.shapes(chunked)["params"]["fc"]["kernel"].shape == (300, 70)

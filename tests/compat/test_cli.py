@@ -507,3 +507,106 @@ def test_help(capsys):
     assert result.returncode == 0, result.stderr
     assert "convert" in result.stdout and "verify" in result.stdout
     assert "inspect" in result.stdout
+
+
+# --- reading and writing a tensor at a time ---------------------------------------------
+
+
+def _awkward_state_dict() -> dict:
+    """LeNet's state_dict with tensors torch stores unusually: a transposed (non-contiguous)
+    weight, a bias that is a slice of a larger storage, two keys sharing one storage."""
+    sd = _torch_state_dict("LeNet")
+    sd["fc1.weight"] = sd["fc1.weight"].t().contiguous().t()
+    sd["fc1.bias"] = torch.cat([torch.randn(7), sd["fc1.bias"]])[7:]
+    sd["fc2.bias"] = sd["fc2.weight"].reshape(-1)[: sd["fc2.bias"].numel()]
+    assert not sd["fc1.weight"].is_contiguous() and sd["fc1.bias"].storage_offset() == 7
+    return sd
+
+
+@pytest.mark.parametrize("how", ["from the file", "torch.load fallback", "legacy format"])
+def test_unusual_storages_round_trip(how, tmp_path, monkeypatch):
+    from jaxnn.compat import cli
+
+    sd = _awkward_state_dict()
+    if how == "legacy format":
+        torch.save(sd, tmp_path / "src.pth", _use_new_zipfile_serialization=False)
+    else:
+        torch.save(sd, tmp_path / "src.pth")
+    if how == "torch.load fallback":  # a torch that does not say where storages lie
+        monkeypatch.setattr(cli._PthFileTensors, "locate", classmethod(lambda cls, p, m: None))
+    argv = ["convert", str(tmp_path / "src.pth"), str(tmp_path / "ckpt"), "--model", "LeNet"]
+    assert main(argv) == 0
+    assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
+    _assert_bit_exact(_load_pth(tmp_path / "back.pth"), {k: v.contiguous() for k, v in sd.items()})
+
+
+def test_convert_streams_the_source_and_the_read_back(lenet_pth, tmp_path, monkeypatch):
+    """A .pth is parsed with meta tensors (no data), then read a block at a time; the
+    written checkpoint is read back a few arrays at a time; both directions stay exact."""
+    from jaxnn import checkpoint
+    from jaxnn.compat import cli
+
+    monkeypatch.setattr(cli, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(cli, "GROUP_BYTES", 20_000)
+    loads, blocks, restores = [], [], []
+    real_load_pth, real_blocks, real_load = (
+        cli._load_pth,
+        cli._PthFileTensors.blocks,
+        checkpoint.load,
+    )
+
+    def load_pth(path, *, meta=False):
+        loads.append(meta)
+        return real_load_pth(path, meta=meta)
+
+    def counted_blocks(self, key):
+        for item in real_blocks(self, key):
+            blocks.append(key)
+            yield item
+
+    def load(path, template=None, *, leaves=None):
+        restores.append(leaves)
+        return real_load(path, template, leaves=leaves)
+
+    monkeypatch.setattr(cli, "_load_pth", load_pth)
+    monkeypatch.setattr(cli._PthFileTensors, "blocks", counted_blocks)
+    monkeypatch.setattr(checkpoint, "load", load)
+    assert main(["convert", str(lenet_pth), str(tmp_path / "ckpt"), "--model", "LeNet"]) == 0
+    assert loads == [True]  # never a full torch.load of the source
+    assert blocks.count("fc1.weight") > 2  # 120 x 400 float32 in blocks of 4 kB
+    assert len(restores) > 2 and all(leaves for leaves in restores)
+    loads.clear(), restores.clear()
+    assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
+    assert loads == [True] and len(restores) > 2  # the written .pth is read back by blocks
+    _assert_bit_exact(_load_pth(tmp_path / "back.pth"), _load_pth(lenet_pth))
+
+
+def test_bfloat16_source_round_trip(tmp_path):
+    sd = {
+        k: v.to(torch.bfloat16) if v.is_floating_point() else v
+        for k, v in _torch_state_dict("LeNet").items()
+    }
+    torch.save(sd, tmp_path / "bf16.pth")
+    argv = ["convert", str(tmp_path / "bf16.pth"), str(tmp_path / "ckpt"), "--model", "LeNet"]
+    assert main(argv) == 0
+    assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
+    _assert_bit_exact(_load_pth(tmp_path / "back.pth"), sd)
+
+
+def test_failed_checkpoint_read_back_leaves_no_destination(
+    lenet_pth, tmp_path, monkeypatch, capsys
+):
+    from jaxnn import checkpoint
+
+    real_save = checkpoint.save
+
+    def corrupting_save(path, variables, **kwargs):  # a disk that flips what it is given
+        variables["params"]["fc3"]["kernel"] = variables["params"]["fc3"]["kernel"] + 1
+        return real_save(path, variables, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", corrupting_save)
+    before = set(_files(tmp_path))
+    assert main(["convert", str(lenet_pth), str(tmp_path / "ckpt"), "--model", "LeNet"]) == 2
+    line = _error_line(capsys)
+    assert "read-back check failed" in line and "fc3.weight (float32[10, 84]" in line
+    assert set(_files(tmp_path)) == before
