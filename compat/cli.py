@@ -23,10 +23,8 @@ import argparse
 import importlib
 import json
 import os
-import shutil
 import sys
 import traceback
-import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -35,6 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from jaxnn._files import commit as _commit
+from jaxnn._files import remove as _remove
+from jaxnn._files import sibling as _sibling
 from jaxnn._tree import leaves as _leaves
 from jaxnn._tree import unflatten
 
@@ -252,32 +253,43 @@ def _state_dict_of(obj: Any, path: Path) -> tuple[dict[str, Any], str | None]:
     raise CliError(f"{path}: not a state_dict: it holds a {type(obj).__name__}")
 
 
-def _read_torch_file(path: Path) -> tuple[dict[str, Any], str]:
-    """A state_dict (str -> torch.Tensor) from .pth/.pt/.safetensors, and its format."""
+def _torch_source(path: Path, open_safetensors: Any, open_pth: Any) -> tuple[Any, str]:
+    """Open a .pth/.pt/.safetensors file with the opener of its kind; the opened tensors
+    and the format's name. ``open_pth(path)`` returns ``(tensors, entry)``, ``entry`` the
+    checkpoint entry that held the state_dict (or None)."""
     if not path.exists():
         raise CliError(f"{path}: no such file")
     if path.is_dir():
         raise CliError(f"{path}: is a directory but not a jaxnn checkpoint")
     _progress(path, "reading")
     if path.suffix == SAFETENSORS_SUFFIX:
-        from safetensors.torch import load_file
-
         try:
-            state_dict = load_file(path)
+            tensors = open_safetensors(path)
         except Exception as e:  # SafetensorError, OSError, ...
             raise CliError(f"{path}: not a valid safetensors file ({e})") from e
-        if not state_dict:
+        if not len(tensors):
             raise CliError(f"{path}: holds no tensors")
-        return state_dict, "safetensors"
+        return tensors, "safetensors"
     if path.suffix in TORCH_SUFFIXES:
-        state_dict, entry = _state_dict_of(_load_pth(path), path)
+        tensors, entry = open_pth(path)
         if entry is not None:
             print(f"using the checkpoint's '{entry}' entry as the state_dict")
-        return state_dict, "pytorch (torch.save)"
+        return tensors, "pytorch (torch.save)"
     raise CliError(
         f"{path}: unknown file type {path.suffix!r}; expected .pth, .pt, .safetensors "
         f"or a jaxnn checkpoint directory"
     )
+
+
+def _read_torch_file(path: Path) -> tuple[dict[str, Any], str]:
+    """A state_dict (str -> torch.Tensor) from .pth/.pt/.safetensors, and its format."""
+
+    def load_safetensors(path: Path) -> dict[str, Any]:
+        from safetensors.torch import load_file
+
+        return load_file(path)
+
+    return _torch_source(path, load_safetensors, lambda p: _state_dict_of(_load_pth(p), p))
 
 
 # Bytes of one block when a tensor is read from its file a block of leading-axis rows at a time.
@@ -480,28 +492,7 @@ def _pth_tensors(path: Path) -> tuple[_Tensors, str | None]:
 def _open_tensors(path: Path) -> tuple[_Tensors, str]:
     """:func:`_read_torch_file` that reads no tensor yet: the state_dict's tensors are
     read on demand, one at a time."""
-    if not path.exists():
-        raise CliError(f"{path}: no such file")
-    if path.is_dir():
-        raise CliError(f"{path}: is a directory but not a jaxnn checkpoint")
-    _progress(path, "reading")
-    if path.suffix == SAFETENSORS_SUFFIX:
-        try:
-            tensors: _Tensors = _SafetensorsTensors(path)
-        except Exception as e:  # SafetensorError, OSError, ...
-            raise CliError(f"{path}: not a valid safetensors file ({e})") from e
-        if not len(tensors):
-            raise CliError(f"{path}: holds no tensors")
-        return tensors, "safetensors"
-    if path.suffix in TORCH_SUFFIXES:
-        tensors, entry = _pth_tensors(path)
-        if entry is not None:
-            print(f"using the checkpoint's '{entry}' entry as the state_dict")
-        return tensors, "pytorch (torch.save)"
-    raise CliError(
-        f"{path}: unknown file type {path.suffix!r}; expected .pth, .pt, .safetensors "
-        f"or a jaxnn checkpoint directory"
-    )
+    return _torch_source(path, _SafetensorsTensors, _pth_tensors)
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -533,32 +524,6 @@ def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
         unsigned = np.dtype(f"u{a.dtype.itemsize}")
         return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))
     return bool(np.array_equal(a, b, equal_nan=True))
-
-
-def _sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _commit(tmp: Path, dst: Path) -> None:
-    """Move the finished ``tmp`` to ``dst``, replacing an existing ``dst`` atomically."""
-    if dst.exists() and (dst.is_dir() or tmp.is_dir()):
-        old = _sibling(dst, "old")
-        dst.rename(old)
-        try:
-            tmp.rename(dst)
-        except BaseException:
-            old.rename(dst)
-            raise
-        _remove(old)
-    else:
-        os.replace(tmp, dst)
 
 
 def _check_destination(dst: Path, force: bool) -> None:

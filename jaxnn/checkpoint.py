@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnn._files import commit as _commit
+from jaxnn._files import remove as _remove
+from jaxnn._files import sibling as _sibling
 from jaxnn._tree import unflatten
 
 __all__ = [
@@ -50,10 +51,6 @@ METADATA_FILE = "jaxnn_checkpoint.json"
 ARRAYS_DIR = "arrays"
 _FORMAT = "jaxnn-checkpoint"
 _FORMAT_VERSION = 1
-
-
-def _sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
 
 
 def _plain(tree: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,28 +148,11 @@ def save(
         tmp.mkdir()
         _checkpointer(compress).save(tmp / ARRAYS_DIR, args=_save_args(_plain(variables)))
         (tmp / METADATA_FILE).write_text(info_text + "\n")
-        if path.exists():
-            old = _sibling(path, "old")
-            path.rename(old)
-            try:
-                tmp.rename(path)
-            except BaseException:
-                old.rename(path)
-                raise
-            _remove(old)
-        else:
-            tmp.rename(path)
+        _commit(tmp, path)
     except BaseException:
         _remove(tmp)
         raise
     return path
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
