@@ -736,7 +736,8 @@ def dropout(
         raise ValueError("dropout: training=True needs a random key (key=jax.random.key(...))")
     if p == 1.0:
         return jnp.zeros_like(input)
-    keep = jax.random.bernoulli(key, 1.0 - p, input.shape)
+    # drawn flat: the same mask, and XLA:CPU compiles a rank-1 generator much faster
+    keep = jax.random.bernoulli(key, 1.0 - p, (input.size,)).reshape(input.shape)
     return jnp.where(keep, input / jnp.asarray(1.0 - p, input.dtype), jnp.zeros((), input.dtype))
 
 

@@ -97,8 +97,22 @@ def _fan(shape, mode: str, who: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _flat(draw: Callable[..., jax.Array], key, shape, *args: Any) -> jax.Array:
+    """``draw(key, shape, *args)``, drawn as one flat vector and reshaped.
+
+    The values are the same (random bits are counted in row-major order either way), but
+    XLA:CPU compiles the generator for a rank-4 shape several times slower: the init of
+    one Conv2d(3, 6, 5) compiled in 2.0 s drawn as (5, 5, 3, 6), 0.3 s drawn flat.
+    """
+    return draw(key, (math.prod(shape),), *args).reshape(shape)
+
+
 def _uniform(key, shape, dtype, low: float, high: float) -> jax.Array:
-    return jax.random.uniform(key, shape, dtype, minval=low, maxval=high)
+    return _flat(jax.random.uniform, key, shape, dtype, low, high)
+
+
+def _normal(key, shape, dtype) -> jax.Array:
+    return _flat(jax.random.normal, key, shape, dtype)
 
 
 def uniform_(a: float = 0.0, b: float = 1.0) -> Initializer:
@@ -108,7 +122,7 @@ def uniform_(a: float = 0.0, b: float = 1.0) -> Initializer:
 
 def normal_(mean: float = 0.0, std: float = 1.0) -> Initializer:
     """N(mean, std^2)."""
-    return lambda key, shape, dtype=jnp.float32: mean + std * jax.random.normal(key, shape, dtype)
+    return lambda key, shape, dtype=jnp.float32: mean + std * _normal(key, shape, dtype)
 
 
 def trunc_normal_(
@@ -120,7 +134,9 @@ def trunc_normal_(
 
     def initializer(key, shape, dtype=jnp.float32):
         lower, upper = (a - mean) / std, (b - mean) / std
-        z = jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)
+        z = _flat(
+            lambda k, s: jax.random.truncated_normal(k, lower, upper, s, jnp.float32), key, shape
+        )
         return (mean + std * z).astype(dtype)
 
     return initializer
@@ -158,7 +174,7 @@ def xavier_normal_(gain: float = 1.0) -> Initializer:
     def initializer(key, shape, dtype=jnp.float32):
         fan_in, fan_out = _fans(shape, "xavier_normal_")
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-        return std * jax.random.normal(key, shape, dtype)
+        return std * _normal(key, shape, dtype)
 
     return initializer
 
@@ -188,7 +204,7 @@ def kaiming_normal_(
         if fan == 0:
             return jnp.zeros(shape, dtype)
         std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-        return std * jax.random.normal(key, shape, dtype)
+        return std * _normal(key, shape, dtype)
 
     return initializer
 

@@ -85,6 +85,33 @@ def test_distribution_matches_torch(ours, theirs):
     )
 
 
+@pytest.mark.parametrize("shape", [(5, 5, 3, 6), (3, 3, 16, 32), (120,), ()])
+def test_draws_equal_jax_random_at_the_full_shape(shape):
+    # the initializers draw flat and reshape (faster to compile); the values must be the
+    # ones jax.random gives for the full shape, so seeds keep their meaning
+    key = jax.random.key(7)
+    cases = [
+        (init.uniform_(-0.5, 2.0), jax.random.uniform(key, shape, jnp.float32, -0.5, 2.0)),
+        (init.normal_(0.0, 1.0), jax.random.normal(key, shape, jnp.float32)),
+        (
+            init.trunc_normal_(0.0, 1.0, -2.0, 2.0),
+            jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32),
+        ),
+    ]
+    for initializer, expected in cases:
+        got = initializer(key, shape)
+        assert got.shape == shape
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_dropout_mask_equals_a_full_shape_draw():
+    key = jax.random.key(3)
+    x = jnp.ones((4, 3, 8, 8))
+    got = nn.functional.dropout(x, 0.25, training=True, key=key)
+    keep = jax.random.bernoulli(key, 0.75, x.shape)
+    np.testing.assert_array_equal(np.asarray(got) != 0, np.asarray(keep))
+
+
 def test_constants():
     np.testing.assert_array_equal(
         init.constant_(0.25)(jax.random.key(0), (2, 3)), np.full((2, 3), 0.25)
