@@ -59,7 +59,7 @@ def measure(
     repeats: int = 5,
     block_s: float = 0.15,
     warmup: int = 1,
-    budget_s: float = 4.0,
+    budget_s: float = 2.0,
 ) -> dict[str, Result]:
     """Time ``contenders`` interleaved; returns a :class:`Result` per name.
 

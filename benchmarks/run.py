@@ -75,6 +75,21 @@ SPECS = {
 }
 
 
+# On CPU, make_train_step unrolls fused steps (its default there), so their compile time
+# grows with K: ResNet-18's 8 unrolled steps took 35 s to compile here, one step 7 s. The
+# conv nets fuse 2 steps on CPU (fusing pays on CPU only for dispatch-bound models).
+CPU_CONV_FUSED = 2
+
+
+def fused_steps(spec: Spec) -> int:
+    """K of the fused contender: ``spec.fused``, at most CPU_CONV_FUSED for conv nets on CPU."""
+    import jax
+
+    if jax.default_backend() == "cpu" and len(spec.input_shape) == 3:
+        return min(spec.fused, CPU_CONV_FUSED)
+    return spec.fused
+
+
 def _flax_kwargs(spec: Spec) -> dict[str, Any]:
     if spec.name == "Classifier":
         return {"num_classes": spec.outputs}
@@ -109,6 +124,7 @@ def jaxnn_contenders(
 ) -> tuple[list[Contender], list[Contender], int]:
     """jaxnn train (single and fused) and eval contenders; also returns the parameter count."""
     import jax
+    import jax.numpy as jnp
 
     import jaxnn as nn
     from jaxnn import models, optim
@@ -119,21 +135,26 @@ def jaxnn_contenders(
     opt = optim.SGD(LR, momentum=MOMENTUM)
     x, y = _data(spec, batch)
     data = jax.device_put((x, y))
-    fused_data = jax.device_put((np.stack([x] * spec.fused), np.stack([y] * spec.fused)))
-    train, params = [], 0
-    for name, k, d in (("jaxnn", 1, data), (f"jaxnn_k{spec.fused}", spec.fused, fused_data)):
+    fused_k = fused_steps(spec)
+    fused_data = jax.device_put((np.stack([x] * fused_k), np.stack([y] * fused_k)))
+    # one initialisation (its compile is not what is measured); every box gets a copy
+    # because the steps donate their state
+    state = TrainState.create(model, opt, x, seed=0)
+    params = _count(state.params)
+    copy = functools.partial(jax.tree_util.tree_map, jnp.copy)
+    train = []
+    for name, k, d in (("jaxnn", 1, data), ("jaxnn_fused", fused_k, fused_data)):
         step = make_train_step(
             model, loss, opt, task=spec.task, steps_per_call=k, precision=precision
         )
-        box = {"s": TrainState.create(model, opt, x, seed=0), "m": init_metrics()}
-        params = _count(box["s"].params)
+        box = {"s": copy(state), "m": init_metrics()}
 
         def call(step=step, box=box, d=d) -> None:
             box["s"], box["m"] = step(box["s"], box["m"], d)
 
         train.append(Contender(name, call, functools.partial(_block, box), batch * k))
     eval_step = make_eval_step(model, loss, task=spec.task, precision=precision)
-    ebox = {"s": TrainState.create(model, opt, x, seed=0), "m": init_metrics()}
+    ebox = {"s": state, "m": init_metrics()}
 
     def eval_call() -> None:
         ebox["m"] = eval_step(ebox["s"], ebox["m"], data)
@@ -164,7 +185,9 @@ def flax_contenders(
     x, y = _data(spec, batch)
     x = _to_nhwc(x)
     key = jax.random.key(0)
-    variables = model.init({"params": key, "dropout": key}, x, train=False)
+    variables = jax.jit(functools.partial(model.init, train=False))(
+        {"params": key, "dropout": key}, x
+    )
     tx = optax.sgd(LR, momentum=MOMENTUM)
     state = (variables["params"], variables.get("batch_stats", {}), None, jnp.zeros((), jnp.int32))
     state = (state[0], state[1], tx.init(state[0]), state[3])
@@ -361,14 +384,13 @@ def train_suite(
             started = time.perf_counter()
             train = measure(jt + ft + tt, repeats=repeats)
             evals = measure(je + fe + te, repeats=repeats)
-            fused = train.pop(f"jaxnn_k{spec.fused}")
-            train["fused"] = fused
+            train["fused"] = train.pop("jaxnn_fused")
             row = {
                 "model": name,
                 "batch": batch,
                 "precision": precision,
                 "params": jp,
-                "fused_k": spec.fused,
+                "fused_k": fused_steps(spec),
                 "train": {k: asdict(v) for k, v in train.items()},
                 "eval": {k: asdict(v) for k, v in evals.items()},
                 "ratios": {
