@@ -168,6 +168,27 @@ def _block(box: dict[str, Any]) -> None:
     jax.block_until_ready(box)
 
 
+def _twin_variables(shapes: Any) -> Any:
+    """Initial variables for the Flax twin, of ``model.init``'s shapes and dtypes: BatchNorm
+    scale/var ones, biases/means zeros, kernels N(0, 1/fan_in) from numpy. Only steps are
+    timed, and Flax's own init compiles slowly on XLA:CPU (its rank-4 random draws: 2-4 s
+    per model, paid again at every batch size)."""
+    import jax
+
+    rng = np.random.default_rng(0)
+
+    def leaf(path: Any, s: Any) -> np.ndarray:
+        name = str(getattr(path[-1], "key", path[-1]))
+        if name in ("scale", "var"):
+            return np.ones(s.shape, s.dtype)
+        if name in ("bias", "mean"):
+            return np.zeros(s.shape, s.dtype)
+        fan_in = max(int(np.prod(s.shape[:-1])), 1)
+        return (rng.standard_normal(s.shape) / np.sqrt(fan_in)).astype(s.dtype)
+
+    return jax.device_put(jax.tree_util.tree_map_with_path(leaf, shapes))
+
+
 def flax_contenders(
     spec: Spec, batch: int, precision: str = "fp32"
 ) -> tuple[list[Contender], list[Contender], int]:
@@ -185,8 +206,10 @@ def flax_contenders(
     x, y = _data(spec, batch)
     x = _to_nhwc(x)
     key = jax.random.key(0)
-    variables = jax.jit(functools.partial(model.init, train=False))(
-        {"params": key, "dropout": key}, x
+    variables = _twin_variables(
+        jax.eval_shape(
+            functools.partial(model.init, train=False), {"params": key, "dropout": key}, x
+        )
     )
     tx = optax.sgd(LR, momentum=MOMENTUM)
     state = (variables["params"], variables.get("batch_stats", {}), None, jnp.zeros((), jnp.int32))
