@@ -65,8 +65,9 @@ class TrainState(NamedTuple):
     shards and checkpoints as a whole).
 
     A NamedTuple rather than a dataclass: jit flattens its arguments and rebuilds its
-    results on every call, and a tuple is the cheapest node to do that for (a dispatch-
-    bound step, e.g. a small MLP on CPU, ran 8-15% faster than with a frozen dataclass).
+    results on every call, and a tuple is the cheapest node to do that for (on CPU, a
+    near-empty step over a Classifier(64, 10) state dispatched 11-15% faster than with a
+    frozen dataclass).
 
     Attributes:
         step: number of optimizer steps taken (int32 scalar).
