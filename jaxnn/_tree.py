@@ -18,6 +18,11 @@ def leaves(
             yield (*prefix, str(key)), value
 
 
+def plain(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain nested dict (FrozenDicts and other mappings unwrapped); leaves untouched."""
+    return {str(k): plain(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
+
+
 def unflatten(flat: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
     """The inverse of :func:`leaves`: {path: leaf} -> nested dicts."""
     out: dict[str, Any] = {}

@@ -2,9 +2,9 @@
 torch names, ``state_dict`` / ``load_state_dict``, a torchinfo-like ``summary`` and
 per-module outputs (what a torch forward hook would see).
 
-Names come from :func:`jaxnn.compat.convert.torch_key` and the layouts from its leaf
-rule table, so they are exactly the keys of ``flax_to_torch(variables)`` -- without
-needing torch. Example::
+Names and layouts come from :mod:`jaxnn.state_dict`'s leaf rule table, so they are
+exactly the keys of ``jaxnn.compat.flax_to_torch(variables)`` -- without needing torch.
+Example::
 
     >>> from jaxnn import introspect
     >>> v = LeNet().init(jax.random.key(0), x)
@@ -26,7 +26,7 @@ import numpy as np
 from flax import linen
 
 from jaxnn import _tree
-from jaxnn.compat.convert import LEAF_RULES, torch_key, torch_to_flax
+from jaxnn import state_dict as sd
 
 __all__ = [
     "ModelSummary",
@@ -44,11 +44,6 @@ __all__ = [
 
 # a numpy array, or for abstract variables (jax.eval_shape(model.init, ...)) its shape
 ArrayOrShape = np.ndarray | jax.ShapeDtypeStruct
-
-_RULES = {(r.collection, r.flax_name): r for r in LEAF_RULES}
-# a leaf's rank in the table orders leaves within a module as torch does:
-# weight, bias, running_mean, running_var, num_batches_tracked
-_RULE_RANK = {(r.collection, r.flax_name): i for i, r in enumerate(LEAF_RULES)}
 
 
 def named_modules(
@@ -78,38 +73,10 @@ def named_modules(
 # ----------------------------------------------------------------------------- state dict
 
 
-def _natural(part: str) -> tuple[int, int | str]:
-    # "features.10" after "features.2", as torch's registration order has them
-    return (0, int(part)) if part.isdigit() else (1, part)
-
-
-def _torch_leaves(variables: Mapping[str, Any], collection: str) -> dict[str, ArrayOrShape]:
-    """``variables[collection]`` as {torch key: numpy array in torch's layout and dtype},
-    ordered by module path, and within a module as torch orders a layer's tensors."""
-    leaves = list(_tree.leaves(variables.get(collection, {})))
-    leaves.sort(
-        key=lambda item: (
-            [_natural(p) for p in item[0][:-1]],
-            _RULE_RANK.get((collection, item[0][-1]), len(_RULE_RANK)),
-            item[0][-1],
-        )
-    )
-    out = {}
-    for path, leaf in leaves:
-        rule = _RULES.get((collection, path[-1]))
-        to_torch = rule.to_torch if rule is not None else (lambda a: a)
-        dtype = np.dtype(rule.torch_dtype if rule and rule.torch_dtype else leaf.dtype)
-        if isinstance(leaf, jax.ShapeDtypeStruct):
-            # abstract variables (jax.eval_shape(model.init, ...)): lay out a zero-stride
-            # view to learn torch's shape without allocating anything
-            shape = to_torch(np.broadcast_to(np.empty((), np.bool_), leaf.shape)).shape
-            out[torch_key(collection, path)] = jax.ShapeDtypeStruct(shape, dtype)
-            continue
-        # an owned, writable C-ordered copy (np.ascontiguousarray would make 0-d arrays 1-d)
-        out[torch_key(collection, path)] = np.array(
-            to_torch(np.asarray(leaf)), dtype=dtype, order="C"
-        )
-    return out
+def _entries(variables: Mapping[str, Any], collections: tuple[str, ...]) -> dict[str, Any]:
+    """The state_dict entries of ``collections`` (no tied aliases), in torch's order."""
+    wanted = {leaf.key for leaf in sd.torch_leaves(variables) if leaf.collection in collections}
+    return {k: v for k, v in sd.state_dict(variables).items() if k in wanted}
 
 
 def named_parameters(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
@@ -119,47 +86,50 @@ def named_parameters(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
     torch's shapes, so a model's layout can be listed without allocating it.
 
     A Linear ``kernel`` (in, out) comes back as ``weight`` (out, in), a Conv2d HWIO
-    kernel as OIHW, a BatchNorm ``scale`` as ``weight``. Keys are ordered by module path
+    kernel as OIHW, a BatchNorm ``scale`` as ``weight``. A tied weight appears once, under
+    its own key (torch lists a shared parameter once too). Keys are ordered by module path
     (numeric indices numerically), which is torch's order except where a torch model
     registers its layers out of alphabetical order -- compare as dicts.
     """
-    return _torch_leaves(variables, "params")
+    return _entries(variables, ("params",))
 
 
 def named_buffers(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
-    """The BatchNorm running statistics by torch name (``bn1.running_mean``,
-    ``bn1.running_var``, ``bn1.num_batches_tracked`` as int64): torch's
-    ``dict(model.named_buffers())``. Abstract variables give shapes, as
-    :func:`named_parameters`."""
-    return _torch_leaves(variables, "batch_stats")
+    """The buffers by torch name: BatchNorm's running statistics (``bn1.running_mean``,
+    ``bn1.running_var``, ``bn1.num_batches_tracked`` as int64) and the persistent buffers
+    registered with ``Module.register_buffer``; torch's ``dict(model.named_buffers())``
+    but for non-persistent buffers, which jaxnn keeps out of the variables. Abstract
+    variables give shapes, as :func:`named_parameters`."""
+    return _entries(variables, ("batch_stats", sd.BUFFERS))
 
 
 def state_dict(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
-    """Parameters and buffers by torch key, as numpy arrays in torch's layout: the keys
-    and values of ``flax_to_torch(variables)`` without needing torch.
+    """Parameters, buffers and tied aliases by torch key, as numpy arrays in torch's
+    layout: the keys and values of ``flax_to_torch(variables)`` without needing torch
+    (:func:`jaxnn.state_dict.state_dict`).
 
     ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``
     accepts it. Abstract variables give shapes, as :func:`named_parameters`.
     """
-    merged = {**named_parameters(variables), **named_buffers(variables)}
-    return dict(sorted(merged.items(), key=lambda kv: [_natural(p) for p in kv[0].split(".")[:-1]]))
+    return sd.state_dict(variables)
 
 
 def load_state_dict(
     variables: Mapping[str, Any], state_dict: Mapping[str, Any], *, strict: bool = True
 ) -> dict[str, Any]:
-    """New variables with the values of a torch-keyed ``state_dict`` (torch tensors or
-    numpy arrays): torch's ``model.load_state_dict(sd)``, returning instead of mutating.
+    """New variables with the values of a torch-keyed ``state_dict`` (numpy arrays; torch
+    tensors through ``jaxnn.compat.torch_to_flax``): torch's ``model.load_state_dict(sd)``,
+    returning instead of mutating (:func:`jaxnn.state_dict.load_state_dict`).
 
     Args:
         variables: the model's current variables (only the structure and shapes are read).
-        state_dict: torch key -> tensor/array; not modified.
+        state_dict: torch key -> array; not modified.
         strict: missing and unexpected keys are an error. Default: True.
 
     Raises:
         StateDictMismatchError: listing every missing, unexpected and mis-shaped key.
     """
-    return torch_to_flax(state_dict, variables, strict=strict)
+    return sd.load_state_dict(variables, state_dict, strict=strict)
 
 
 def count_parameters(variables: Mapping[str, Any]) -> int:
@@ -213,7 +183,7 @@ class ModelSummary:
                 *(fmt(row) for row in lines),
                 rule,
                 f"Total params: {self.total_params:,}",
-                f"Buffers (running stats): {self.total_buffers:,}",
+                f"Buffers: {self.total_buffers:,}",
                 rule,
             ]
         )
@@ -274,7 +244,11 @@ def summary(
         type(model).__name__,
         rows,
         count_parameters(variables),
-        sum(math.prod(np.shape(a)) for _, a in _tree.leaves(variables.get("batch_stats", {}))),
+        sum(
+            math.prod(np.shape(a))
+            for collection in ("batch_stats", sd.BUFFERS)
+            for _, a in _tree.leaves(variables.get(collection, {}))
+        ),
     )
 
 
