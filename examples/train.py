@@ -125,8 +125,8 @@ def main(argv=None) -> int:
         writer.close()
     if ckpt is not None:
         checkpoint.save(
-            Path(args.checkpoint_dir) / "model",
             jax.device_get(state.variables),
+            Path(args.checkpoint_dir) / "model",
             force=True,
             metadata={"model": args.model, "model_kwargs": kwargs},
         )

@@ -5,8 +5,8 @@ A checkpoint is a directory holding the arrays (orbax, under ``arrays/``) and a 
 JSON file (:data:`METADATA_FILE`) with the jaxnn version and, when given, the model's
 name and constructor arguments::
 
-    >>> jaxnn.checkpoint.save("lenet_ckpt", variables, metadata={"model": "LeNet"})
-    >>> variables = jaxnn.checkpoint.load("lenet_ckpt", template=variables)
+    >>> jaxnn.save(variables, "lenet_ckpt", metadata={"model": "LeNet"})
+    >>> variables = jaxnn.load("lenet_ckpt", template=variables)
 
 Writes are atomic: everything goes into a temporary sibling directory that is renamed
 into place only once complete, so a crash mid-save never leaves a half-written
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,18 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnn import state_dict
 from jaxnn._files import commit as _commit
 from jaxnn._files import remove as _remove
 from jaxnn._files import sibling as _sibling
-from jaxnn._tree import unflatten
+from jaxnn._tree import leaves as _leaves
+from jaxnn._tree import plain, unflatten
 
 __all__ = [
     "ARRAYS_DIR",
     "METADATA_FILE",
     "CheckpointManager",
+    "check_fit",
     "is_checkpoint",
     "load",
     "read_metadata",
@@ -51,11 +55,6 @@ METADATA_FILE = "jaxnn_checkpoint.json"
 ARRAYS_DIR = "arrays"
 _FORMAT = "jaxnn-checkpoint"
 _FORMAT_VERSION = 1
-
-
-def _plain(tree: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain nested dict (FrozenDicts and other mappings unwrapped); leaves untouched."""
-    return {str(k): _plain(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -100,25 +99,29 @@ def _save_args(tree: dict[str, Any]):
 
 
 def save(
-    path: str | os.PathLike,
-    variables: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    f: str | os.PathLike,
     *,
     force: bool = False,
     metadata: Mapping[str, Any] | None = None,
     compress: bool = True,
 ) -> Path:
-    """Write ``variables`` (e.g. ``{'params': ..., 'batch_stats': ...}``) to the
-    checkpoint directory ``path``, atomically.
+    """Write the variables ``obj`` (e.g. ``{'params': ..., 'batch_stats': ...}``) to the
+    checkpoint directory ``f``, atomically: ``torch.save(model.state_dict(), f)``'s
+    counterpart, with torch's argument order.
+
+    ``save(f, obj)``, the order of jaxnn 0.1, still works for this release and warns
+    (DeprecationWarning).
 
     Args:
-        path: the checkpoint directory to create. Its parent must exist.
-        variables: a nested mapping of arrays (jax or numpy); not modified.
+        obj: a nested mapping of arrays (jax or numpy); not modified.
+        f: the checkpoint directory to create. Its parent must exist.
         force: replace an existing ``path`` (atomically: the old checkpoint is moved
             aside, the new one renamed in, then the old one deleted). Default: False.
         metadata: JSON-serialisable extras stored beside the arrays, e.g.
             ``{"model": "LeNet", "model_kwargs": {}}``. Default: None.
         compress: zstd-compress the arrays. Float weights shrink by about a tenth, for
-            about 2 s of CPU per 500 MB each way. Default: True.
+            some CPU time each way (benchmarks/RESULTS.md). Default: True.
 
     Returns:
         the checkpoint's path.
@@ -128,7 +131,17 @@ def save(
         FileNotFoundError: the parent directory does not exist.
         TypeError: ``metadata`` is not JSON-serialisable.
     """
-    path = Path(path).absolute()
+    if isinstance(obj, (str, os.PathLike)) and isinstance(f, Mapping):
+        warnings.warn(
+            "jaxnn.save(path, variables) is deprecated; use torch's order, "
+            "jaxnn.save(variables, path)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        obj, f = f, obj
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"jaxnn.save: obj must be a mapping of arrays, got {type(obj).__name__}")
+    variables, path = obj, Path(f).absolute()
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; pass force=True to replace it")
     if not path.parent.is_dir():
@@ -146,7 +159,7 @@ def save(
     tmp = _sibling(path, "tmp")
     try:
         tmp.mkdir()
-        _checkpointer(compress).save(tmp / ARRAYS_DIR, args=_save_args(_plain(variables)))
+        _checkpointer(compress).save(tmp / ARRAYS_DIR, args=_save_args(plain(variables)))
         (tmp / METADATA_FILE).write_text(info_text + "\n")
         _commit(tmp, path)
     except BaseException:
@@ -193,7 +206,7 @@ def shapes(path: str | os.PathLike) -> dict[str, Any]:
     def spec(leaf: Any) -> jax.ShapeDtypeStruct:
         return jax.ShapeDtypeStruct(tuple(getattr(leaf, "shape", ())), leaf.dtype)
 
-    return _plain(jax.tree.map(spec, meta))
+    return plain(jax.tree.map(spec, meta))
 
 
 def load(
@@ -225,14 +238,14 @@ def load(
 
     checkpointer, arrays, meta = _orbax_tree(path)
     if template is not None:
-        template = _plain(template)
-        _check_fit(_plain(meta), template)
+        template = plain(template)
+        check_fit(plain(meta), template)
     # numpy restore: no device placement or sharding info needed, one host copy
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
     if leaves is None:
         tree = checkpointer.restore(arrays, args=ocp.args.PyTreeRestore(restore_args=restore_args))
     else:
-        flat = _flat(_plain(restore_args))
+        flat = _flat(restore_args)
         wanted = {tuple(p): flat["/".join(p)] for p in leaves}  # KeyError: not saved
         item = unflatten(dict.fromkeys(wanted, 0))
         try:
@@ -241,29 +254,36 @@ def load(
             )
         except TypeError:  # an orbax without partial restores: read all, keep these
             args = ocp.args.PyTreeRestore(restore_args=restore_args)
-        tree = _plain(checkpointer.restore(arrays, args=args))
+        tree = plain(checkpointer.restore(arrays, args=args))
         tree = unflatten({p: _flat(tree)["/".join(p)] for p in wanted})
-    tree = _plain(tree)
+    tree = plain(tree)
     if template is not None:
         tree = _cast_like(tree, template)
     return tree
 
 
-def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in tree.items():
-        key = f"{prefix}/{k}" if prefix else str(k)
-        out.update(_flat(v, key) if isinstance(v, Mapping) else {key: v})
-    return out
+def _flat(tree: Mapping[str, Any]) -> dict[str, Any]:
+    return {"/".join(path): leaf for path, leaf in _leaves(tree)}
 
 
-def _check_fit(tree: dict[str, Any], template: dict[str, Any]) -> None:
-    """Raise ValueError unless ``tree`` has exactly the leaves and shapes of ``template``."""
+def _named(path: str) -> str:
+    """A leaf's path with its torch key, where it has one: 'params/fc/kernel (fc.weight)'."""
+    collection, *rest = path.split("/")
+    if collection not in state_dict.COLLECTIONS or not rest:
+        return path
+    return f"{path} ({state_dict.torch_key(collection, tuple(rest))})"
+
+
+def check_fit(tree: Mapping[str, Any], template: Mapping[str, Any]) -> None:
+    """Raise ValueError unless ``tree`` has exactly the leaves and shapes of ``template``
+    (each a nested mapping of arrays or shapes); the message lists every difference, by
+    path and torch key."""
     got, want = _flat(tree), _flat(template)
-    missing = [k for k in want if k not in got]
-    unexpected = [k for k in got if k not in want]
+    missing = [_named(k) for k in want if k not in got]
+    unexpected = [_named(k) for k in got if k not in want]
     mismatched = [
-        f"{k}: checkpoint has shape {tuple(np.shape(got[k]))}, template {tuple(want[k].shape)}"
+        f"{_named(k)}: checkpoint has shape {tuple(np.shape(got[k]))}, "
+        f"template {tuple(want[k].shape)}"
         for k in want
         if k in got and tuple(np.shape(got[k])) != tuple(want[k].shape)
     ]
@@ -295,6 +315,23 @@ def _cast_like(tree: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]
 
 def _lower_is_better(metric: str) -> bool:
     return "loss" in metric or "mse" in metric or "error" in metric
+
+
+def _is_named_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_asdict")
+
+
+def _stored(state: Any) -> Any:
+    """What is written for a training state: a ``TrainState`` (a NamedTuple) as the dict
+    of its fields, without ``constants`` when the model has none. Models without buffers
+    or ties so keep the layout of checkpoints written before ``constants`` existed, and
+    those restore unchanged."""
+    if not _is_named_tuple(state):
+        return state
+    fields = state._asdict()
+    if "constants" in fields and not jax.tree_util.tree_leaves(fields["constants"]):
+        del fields["constants"]
+    return fields
 
 
 class CheckpointManager:
@@ -351,7 +388,9 @@ class CheckpointManager:
 
     def _args(self, state: Any, meta: dict[str, Any]):
         ocp = self._ocp
-        return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        return ocp.args.Composite(
+            state=ocp.args.StandardSave(_stored(state)), meta=ocp.args.JsonSave(meta)
+        )
 
     def save(
         self,
@@ -408,14 +447,17 @@ class CheckpointManager:
             raise FileNotFoundError(
                 f"no {'best' if best else 'saved'} checkpoint in {self.directory}"
             )
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _stored(template))
         restored = manager.restore(
             epoch,
             args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
             ),
         )
-        return restored["state"], dict(restored["meta"])
+        state = restored["state"]
+        if isinstance(state, Mapping) and _is_named_tuple(template):
+            state = template._replace(**state)
+        return state, dict(restored["meta"])
 
     def wait(self) -> None:
         """Block until background saves are written."""

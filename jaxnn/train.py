@@ -40,8 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+
+from jaxnn.metrics import Metrics, host_metrics, init_metrics, summarize, update_metrics
+from jaxnn.parallel import DataParallel
 
 __all__ = [
     "DataParallel",
@@ -56,7 +57,6 @@ __all__ = [
 ]
 
 Batch = tuple[Any, Any]
-Metrics = dict[str, jax.Array]
 TASKS = ("classification", "regression")
 
 
@@ -65,9 +65,8 @@ class TrainState(NamedTuple):
     shards and checkpoints as a whole).
 
     A NamedTuple rather than a dataclass: jit flattens its arguments and rebuilds its
-    results on every call, and a tuple is the cheapest node to do that for (on CPU, a
-    near-empty step over a Classifier(64, 10) state dispatched 11-15% faster than with a
-    frozen dataclass).
+    results on every call, and a tuple is the cheapest node to do that for (the
+    measurement is in benchmarks/RESULTS.md).
 
     Attributes:
         step: number of optimizer steps taken (int32 scalar).
@@ -76,6 +75,9 @@ class TrainState(NamedTuple):
         opt_state: the optax optimizer state.
         rng: raw key data (uint32); step ``n``'s dropout key is ``fold_in(rng, n)``, so a
             resumed run draws exactly the keys an uninterrupted one would.
+        constants: the model's other collections, which it reads but training never
+            changes: persistent buffers (``buffers``) and tie declarations (``tied``).
+            ``{}`` for most models.
     """
 
     step: jax.Array
@@ -83,6 +85,7 @@ class TrainState(NamedTuple):
     batch_stats: Any
     opt_state: Any
     rng: jax.Array
+    constants: Any = {}  # noqa: RUF012 -- a NamedTuple default, never mutated
 
     @classmethod
     def create(
@@ -117,6 +120,7 @@ class TrainState(NamedTuple):
             batch_stats=variables.get("batch_stats", {}),
             opt_state=optimizer.init(params),
             rng=jax.random.key_data(dropout_key),
+            constants={k: v for k, v in variables.items() if k not in ("params", "batch_stats")},
         )
 
     def replace(self, **changes: Any) -> TrainState:
@@ -126,68 +130,10 @@ class TrainState(NamedTuple):
     @property
     def variables(self) -> dict[str, Any]:
         """The model's variables (for ``model.apply`` or ``jaxnn.compat.flax_to_torch``)."""
-        out = {"params": self.params}
+        out = {"params": self.params, **self.constants}
         if self.batch_stats:
             out["batch_stats"] = self.batch_stats
         return out
-
-
-# ----------------------------------------------------------------------------- metrics
-
-
-# Metric sums travel as two small vectors, not one scalar each: a dispatch-bound step
-# (a small model on any backend) pays per buffer passed in and out. Packing six scalars
-# into these two made a Classifier(64, 10) step 1.3x faster on CPU.
-_SUMS = ("loss_sum", "squared_error")  # float32
-_COUNTS = ("correct", "count", "elements", "nonfinite_step")  # int32, exact
-
-
-def init_metrics() -> Metrics:
-    """Empty on-device metric sums (read them with :func:`summarize`)."""
-    counts = jnp.zeros(len(_COUNTS), jnp.int32).at[_COUNTS.index("nonfinite_step")].set(-1)
-    return {"sums": jnp.zeros(len(_SUMS), jnp.float32), "counts": counts}
-
-
-def _update_metrics(metrics: Metrics, loss, output, target, task: str, step) -> Metrics:
-    n = output.shape[0]
-    loss_sum = loss.astype(jnp.float32) * n
-    correct = squared_error = elements = jnp.zeros((), jnp.int32)
-    if task == "classification":
-        pred = jnp.argmax(output, axis=1)
-        correct = jnp.sum(pred == target).astype(jnp.int32)
-        squared_error = jnp.zeros((), jnp.float32)
-    else:
-        diff = output.astype(jnp.float32) - target.astype(jnp.float32).reshape(output.shape)
-        squared_error = jnp.sum(jnp.square(diff))
-        elements = jnp.asarray(diff.size, jnp.int32)
-    first = metrics["counts"][_COUNTS.index("nonfinite_step")]
-    bad = jnp.where((first < 0) & ~jnp.isfinite(loss), step, first).astype(jnp.int32)
-    sums = metrics["sums"] + jnp.stack([loss_sum, squared_error.astype(jnp.float32)])
-    counts = metrics["counts"] + jnp.stack(
-        [correct, jnp.asarray(n, jnp.int32), elements, jnp.zeros((), jnp.int32)]
-    )
-    counts = counts.at[_COUNTS.index("nonfinite_step")].set(bad)
-    return {"sums": sums, "counts": counts}
-
-
-def _host_metrics(metrics: Metrics) -> dict[str, float]:
-    host = jax.device_get(metrics)
-    out = dict(zip(_SUMS, (float(v) for v in host["sums"])))
-    out.update(zip(_COUNTS, (int(v) for v in host["counts"])))
-    return out
-
-
-def summarize(metrics: Metrics, task: str = "classification") -> dict[str, float]:
-    """Read the sums from the device: mean ``loss`` and ``accuracy`` (classification)
-    or ``mse`` (regression), and the example ``count``."""
-    host = _host_metrics(metrics)
-    count = host["count"]
-    out = {"loss": host["loss_sum"] / max(count, 1), "count": count}
-    if task == "classification":
-        out["accuracy"] = host["correct"] / max(count, 1)
-    else:
-        out["mse"] = host["squared_error"] / max(host["elements"], 1)
-    return out
 
 
 def _check_task(task: str) -> None:
@@ -255,7 +201,7 @@ def _train_step_fn(model, loss_fn, optimizer, task, dtype=None):
         dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
         def compute_loss(params):
-            variables = {"params": params}
+            variables = {"params": params, **state.constants}
             if state.batch_stats:
                 variables["batch_stats"] = state.batch_stats
                 output, updates = _apply(
@@ -277,7 +223,7 @@ def _train_step_fn(model, loss_fn, optimizer, task, dtype=None):
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = _update_metrics(metrics, loss, output, y, task, state.step)
+        metrics = update_metrics(metrics, loss, output, y, task, state.step)
         new_state = state.replace(
             step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
         )
@@ -308,9 +254,9 @@ def make_train_step(
             a leading K axis (K batches stacked).
         unroll: unroll the K fused steps instead of looping over them (``lax.scan``).
             Default (None): unroll on the CPU backend only. XLA:CPU runs convolutions
-            inside a loop body on a slow path (LeNet, batch 128: 776 examples/s looped,
-            2769 unrolled, 3230 single steps), while on accelerators the loop keeps
-            compile time flat in K. On CPU, fusing pays only for dispatch-bound models.
+            inside a loop body on a slow path, while on accelerators the loop keeps
+            compile time flat in K. On CPU, fusing pays only for dispatch-bound models
+            (benchmarks/RESULTS.md has the measurements).
         parallel: a :class:`DataParallel` to shard over devices (None: default
             placement, i.e. one device).
         precision: 'fp32' (default) or 'bf16': mixed precision, the forward and backward
@@ -360,63 +306,9 @@ def make_eval_step(
     def fn(state: TrainState, metrics: Metrics, batch: Batch) -> Metrics:
         x, y = batch
         output = _apply(model, state.variables, x, dtype)
-        return _update_metrics(metrics, loss_fn(output, y), output, y, task, state.step)
+        return update_metrics(metrics, loss_fn(output, y), output, y, task, state.step)
 
     return jax.jit(fn, donate_argnums=(1,))
-
-
-# ----------------------------------------------------------------------------- parallel
-
-
-class DataParallel:
-    """Data parallelism over devices with ``jax.sharding``: parameters and optimizer
-    state replicated, each batch split along its batch axis.
-
-    Args:
-        devices: the devices to use. Default: every visible device (all hosts after
-            ``jax.distributed.initialize()``).
-    """
-
-    def __init__(self, devices: Iterable[jax.Device] | None = None) -> None:
-        self.devices = list(jax.devices() if devices is None else devices)
-        self.mesh = Mesh(np.array(self.devices), ("data",))
-        self.replicated = NamedSharding(self.mesh, P())
-
-    @property
-    def size(self) -> int:
-        return len(self.devices)
-
-    def batch_sharding(self, fused: bool = False) -> NamedSharding:
-        """Split dim 0 over devices (dim 1 for a K-stacked fused batch)."""
-        return NamedSharding(self.mesh, P(None, "data") if fused else P("data"))
-
-    def replicate(self, tree: Any) -> Any:
-        """Put ``tree`` (e.g. a TrainState) on every device."""
-        return jax.device_put(tree, self.replicated)
-
-    def shard_batch(self, batch: Any, fused: bool = False) -> Any:
-        """Place a host batch split over the devices.
-
-        Single host: ``batch`` is the global batch. Several hosts: each passes its own
-        slice of the global batch (``global_batch / jax.process_count()`` rows).
-        Raises ValueError when the batch does not split evenly over the devices.
-        """
-        axis = 1 if fused else 0
-        sharding = self.batch_sharding(fused)
-        local_devices = len(self.mesh.local_devices)
-
-        def place(a):
-            a = np.asarray(a)
-            if a.shape[axis] % local_devices:
-                raise ValueError(
-                    f"batch size {a.shape[axis]} is not divisible by the number of devices "
-                    f"({local_devices} on this host); choose a multiple of {local_devices}"
-                )
-            if jax.process_count() == 1:
-                return jax.device_put(a, sharding)
-            return jax.make_array_from_process_local_data(sharding, a)
-
-        return jax.tree_util.tree_map(place, batch)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -433,7 +325,7 @@ def _place(batch, parallel: DataParallel | None, fused: bool):
 
 
 def _raise_if_nonfinite(metrics: Metrics, epoch: int) -> None:
-    bad = _host_metrics(metrics)["nonfinite_step"]
+    bad = host_metrics(metrics)["nonfinite_step"]
     if bad >= 0:
         raise FloatingPointError(
             f"training stopped: the loss became NaN or infinite at step {bad} (epoch {epoch}); "

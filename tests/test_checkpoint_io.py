@@ -46,7 +46,7 @@ def _litter(directory) -> list[str]:
 
 def test_save_load_round_trip_is_exact(tmp_path, rng):
     variables = _variables(rng)
-    path = checkpoint.save(tmp_path / "ckpt", variables, metadata={"model": "LeNet"})
+    path = checkpoint.save(variables, tmp_path / "ckpt", metadata={"model": "LeNet"})
     assert path == tmp_path / "ckpt" and checkpoint.is_checkpoint(path)
     _assert_same(checkpoint.load(path), variables)
     meta = checkpoint.read_metadata(path)
@@ -57,7 +57,7 @@ def test_save_load_round_trip_is_exact(tmp_path, rng):
 
 def test_load_into_template_casts_and_checks(tmp_path, rng):
     variables = _variables(rng)
-    checkpoint.save(tmp_path / "ckpt", variables)
+    checkpoint.save(variables, tmp_path / "ckpt")
     template = jax.eval_shape(lambda v: v, variables)
     template["params"]["0"]["scale"] = jax.ShapeDtypeStruct((4,), jnp.float32)
     restored = checkpoint.load(tmp_path / "ckpt", template=template)
@@ -70,8 +70,8 @@ def test_load_into_template_casts_and_checks(tmp_path, rng):
     template["params"]["extra"] = {"bias": jax.ShapeDtypeStruct((2,), jnp.float32)}
     with pytest.raises(
         ValueError,
-        match=r"(?s)missing \(1\): params/extra/bias.*"
-        r"params/conv1/kernel: checkpoint has shape \(3, 3, 2, 4\), "
+        match=r"(?s)missing \(1\): params/extra/bias \(extra\.bias\).*"
+        r"params/conv1/kernel \(conv1\.weight\): checkpoint has shape \(3, 3, 2, 4\), "
         r"template \(3, 3, 2, 5\)",
     ):
         checkpoint.load(tmp_path / "ckpt", template=template)
@@ -80,25 +80,25 @@ def test_load_into_template_casts_and_checks(tmp_path, rng):
 def test_save_does_not_modify_its_input(tmp_path, rng):
     variables = _variables(rng)
     before = jax.tree.map(np.array, variables)
-    checkpoint.save(tmp_path / "ckpt", variables)
+    checkpoint.save(variables, tmp_path / "ckpt")
     _assert_same(variables, before)
 
 
 def test_refuses_to_overwrite_without_force(tmp_path, rng):
     first, second = _variables(rng), _variables(rng)
-    checkpoint.save(tmp_path / "ckpt", first)
+    checkpoint.save(first, tmp_path / "ckpt")
     with pytest.raises(FileExistsError, match=r"ckpt already exists; pass force=True"):
-        checkpoint.save(tmp_path / "ckpt", second)
+        checkpoint.save(second, tmp_path / "ckpt")
     _assert_same(checkpoint.load(tmp_path / "ckpt"), first)
 
-    checkpoint.save(tmp_path / "ckpt", second, force=True)
+    checkpoint.save(second, tmp_path / "ckpt", force=True)
     _assert_same(checkpoint.load(tmp_path / "ckpt"), second)
     assert _litter(tmp_path) == []
 
 
 def test_crash_mid_save_leaves_nothing_half_written(tmp_path, rng, monkeypatch):
     old = _variables(rng)
-    checkpoint.save(tmp_path / "old", old)
+    checkpoint.save(old, tmp_path / "old")
 
     def crash(self, directory, *args, **kwargs):
         directory.mkdir()
@@ -107,10 +107,10 @@ def test_crash_mid_save_leaves_nothing_half_written(tmp_path, rng, monkeypatch):
 
     monkeypatch.setattr(ocp.PyTreeCheckpointer, "save", crash)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(tmp_path / "new", _variables(rng))
+        checkpoint.save(_variables(rng), tmp_path / "new")
     assert not (tmp_path / "new").exists()
     with pytest.raises(OSError, match="disk full"):  # replacing: the old one survives
-        checkpoint.save(tmp_path / "old", _variables(rng), force=True)
+        checkpoint.save(_variables(rng), tmp_path / "old", force=True)
     monkeypatch.undo()
     _assert_same(checkpoint.load(tmp_path / "old"), old)
     assert _litter(tmp_path) == []
@@ -118,9 +118,9 @@ def test_crash_mid_save_leaves_nothing_half_written(tmp_path, rng, monkeypatch):
 
 def test_bad_paths_and_metadata(tmp_path, rng):
     with pytest.raises(FileNotFoundError, match=r"directory .*missing does not exist"):
-        checkpoint.save(tmp_path / "missing" / "ckpt", _variables(rng))
+        checkpoint.save(_variables(rng), tmp_path / "missing" / "ckpt")
     with pytest.raises(TypeError, match="not JSON serializable"):
-        checkpoint.save(tmp_path / "ckpt", _variables(rng), metadata={"x": object()})
+        checkpoint.save(_variables(rng), tmp_path / "ckpt", metadata={"x": object()})
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "plain").mkdir()
     with pytest.raises(FileNotFoundError, match=r"plain is not a jaxnn checkpoint"):
@@ -129,7 +129,7 @@ def test_bad_paths_and_metadata(tmp_path, rng):
 
 def test_shapes_reads_no_arrays(tmp_path, rng):
     variables = _variables(rng)
-    checkpoint.save(tmp_path / "ckpt", variables)
+    checkpoint.save(variables, tmp_path / "ckpt")
     got = checkpoint.shapes(tmp_path / "ckpt")
     want = jax.eval_shape(lambda v: v, variables)
     assert jax.tree.structure(got) == jax.tree.structure(want)
@@ -140,7 +140,7 @@ def test_shapes_reads_no_arrays(tmp_path, rng):
 
 def test_load_some_leaves(tmp_path, rng):
     variables = _variables(rng)
-    checkpoint.save(tmp_path / "ckpt", variables)
+    checkpoint.save(variables, tmp_path / "ckpt")
     paths = [("params", "conv1", "bias"), ("batch_stats", "bn", "num_batches_tracked")]
     got = checkpoint.load(tmp_path / "ckpt", leaves=paths)
     want = {
@@ -175,7 +175,19 @@ def test_uncompressed_and_chunked_arrays_round_trip(tmp_path, rng, monkeypatch):
     variables = _variables(rng)
     variables["params"]["fc"] = {"kernel": rng.standard_normal((300, 70)).astype(np.float32)}
     for compress in (True, False):
-        path = checkpoint.save(tmp_path / f"ckpt{compress}", variables, compress=compress)
+        path = checkpoint.save(variables, tmp_path / f"ckpt{compress}", compress=compress)
         _assert_same(checkpoint.load(path), variables)
     chunked = tmp_path / "ckptFalse"
     assert checkpoint.shapes(chunked)["params"]["fc"]["kernel"].shape == (300, 70)
+
+
+def test_save_takes_torchs_argument_order_and_warns_on_the_old_one(tmp_path, rng):
+    import jaxnn
+
+    variables = _variables(rng)
+    jaxnn.save(variables, tmp_path / "new")  # torch.save(obj, f)
+    with pytest.warns(DeprecationWarning, match=r"jaxnn\.save\(path, variables\) is deprecated"):
+        jaxnn.save(str(tmp_path / "old"), variables)
+    _assert_same(jaxnn.load(tmp_path / "old"), jaxnn.load(tmp_path / "new"))
+    with pytest.raises(TypeError, match="obj must be a mapping of arrays, got list"):
+        jaxnn.save([1, 2], tmp_path / "bad")

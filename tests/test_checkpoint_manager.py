@@ -134,3 +134,38 @@ def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved checkpoint in"):
         manager.restore({"a": jnp.zeros(1)})
     manager.close()
+
+
+def test_a_checkpoint_of_the_five_field_train_state_restores(tmp_path):
+    """TrainState gained ``constants`` (buffers, ties); a run checkpointed before that,
+    whose state had five fields, resumes into the new state unchanged."""
+    from typing import Any, NamedTuple
+
+    class FiveFieldState(NamedTuple):  # TrainState as jaxnn 0.1 wrote it
+        step: Any
+        params: Any
+        batch_stats: Any
+        opt_state: Any
+        rng: Any
+
+    model, tx = Net(), optim.Adam(1e-2)
+    state = TrainState.create(model, tx, jnp.ones((8, 6)), seed=3)
+    import orbax.checkpoint as ocp
+
+    writer = ocp.CheckpointManager(tmp_path / "run" / "latest")
+    writer.save(  # what the old CheckpointManager wrote: the five-field NamedTuple itself
+        2,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(FiveFieldState(*state[:5])),
+            meta=ocp.args.JsonSave({"epoch": 2, "metrics": {}}),
+        ),
+    )
+    writer.wait_until_finished()
+    writer.close()
+    manager = CheckpointManager(tmp_path / "run")
+    template = TrainState.create(model, tx, jnp.ones((8, 6)), seed=9)
+    restored, meta = manager.restore(template)
+    manager.close()
+    assert meta["epoch"] == 2 and isinstance(restored, TrainState) and restored.constants == {}
+    for got, want in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(state)):
+        np.testing.assert_array_equal(got, want)
