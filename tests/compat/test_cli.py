@@ -525,7 +525,7 @@ def _awkward_state_dict() -> dict:
 
 @pytest.mark.parametrize("how", ["from the file", "torch.load fallback", "legacy format"])
 def test_unusual_storages_round_trip(how, tmp_path, monkeypatch):
-    from jaxnn.compat import cli
+    from jaxnn.compat import files
 
     sd = _awkward_state_dict()
     if how == "legacy format":
@@ -533,7 +533,7 @@ def test_unusual_storages_round_trip(how, tmp_path, monkeypatch):
     else:
         torch.save(sd, tmp_path / "src.pth")
     if how == "torch.load fallback":  # a torch that does not say where storages lie
-        monkeypatch.setattr(cli._PthFileTensors, "locate", classmethod(lambda cls, p, m: None))
+        monkeypatch.setattr(files.PthFileTensors, "locate", classmethod(lambda cls, p, m: None))
     argv = ["convert", str(tmp_path / "src.pth"), str(tmp_path / "ckpt"), "--model", "LeNet"]
     assert main(argv) == 0
     assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
@@ -544,14 +544,14 @@ def test_convert_streams_the_source_and_the_read_back(lenet_pth, tmp_path, monke
     """A .pth is parsed with meta tensors (no data), then read a block at a time; the
     written checkpoint is read back a few arrays at a time; both directions stay exact."""
     from jaxnn import checkpoint
-    from jaxnn.compat import cli
+    from jaxnn.compat import files, pipeline
 
-    monkeypatch.setattr(cli, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(cli, "GROUP_BYTES", 20_000)
+    monkeypatch.setattr(files, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(pipeline, "GROUP_BYTES", 20_000)
     loads, blocks, restores = [], [], []
     real_load_pth, real_blocks, real_load = (
-        cli._load_pth,
-        cli._PthFileTensors.blocks,
+        files.load_pth,
+        files.PthFileTensors.blocks,
         checkpoint.load,
     )
 
@@ -568,8 +568,8 @@ def test_convert_streams_the_source_and_the_read_back(lenet_pth, tmp_path, monke
         restores.append(leaves)
         return real_load(path, template, leaves=leaves)
 
-    monkeypatch.setattr(cli, "_load_pth", load_pth)
-    monkeypatch.setattr(cli._PthFileTensors, "blocks", counted_blocks)
+    monkeypatch.setattr(files, "load_pth", load_pth)
+    monkeypatch.setattr(files.PthFileTensors, "blocks", counted_blocks)
     monkeypatch.setattr(checkpoint, "load", load)
     assert main(["convert", str(lenet_pth), str(tmp_path / "ckpt"), "--model", "LeNet"]) == 0
     assert loads == [True]  # never a full torch.load of the source
@@ -600,9 +600,9 @@ def test_failed_checkpoint_read_back_leaves_no_destination(
 
     real_save = checkpoint.save
 
-    def corrupting_save(path, variables, **kwargs):  # a disk that flips what it is given
+    def corrupting_save(variables, path, **kwargs):  # a disk that flips what it is given
         variables["params"]["fc3"]["kernel"] = variables["params"]["fc3"]["kernel"] + 1
-        return real_save(path, variables, **kwargs)
+        return real_save(variables, path, **kwargs)
 
     monkeypatch.setattr(checkpoint, "save", corrupting_save)
     before = set(_files(tmp_path))

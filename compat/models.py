@@ -1,0 +1,100 @@
+"""Models by name for the conversion tools: a ``jaxnn.models`` name or any
+``module.path:ClassName``, its PyTorch twin, an example input and its variables' shapes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from jaxnn import state_dict as sd
+from jaxnn._tree import plain
+from jaxnn.compat.files import ConversionError
+
+__all__ = ["build_model", "build_torch_model", "example_input", "template"]
+
+
+def _resolve_class(spec: str, module: Any, what: str) -> type:
+    """A class from ``module`` by name, or from ``package.module:ClassName``."""
+    if ":" in spec:
+        module_name, _, class_name = spec.partition(":")
+        try:
+            mod = importlib.import_module(module_name)
+        except Exception as e:  # ImportError, or the module failing as it imports
+            raise ConversionError(f"cannot import {module_name!r} for {what} {spec!r}: {e}") from e
+        cls = getattr(mod, class_name, None)
+        if cls is None:
+            raise ConversionError(f"module {module_name!r} has no {class_name!r} ({what} {spec!r})")
+        return cls
+    names = [n for n in getattr(module, "__all__", ()) if isinstance(getattr(module, n), type)]
+    if spec not in names:
+        raise ConversionError(
+            f"unknown {what} {spec!r}; known: {', '.join(sorted(names))}, "
+            f"or module.path:ClassName for your own"
+        )
+    return getattr(module, spec)
+
+
+def _build(cls: type, kwargs: Mapping[str, Any], spec: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConversionError(
+            f"cannot build {spec} with --model-kwargs {json.dumps(kwargs)}: {e}"
+        ) from e
+
+
+def build_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
+    """The jaxnn model ``spec`` (a ``jaxnn.models`` name or ``module.path:ClassName``)
+    built with ``kwargs``."""
+    from flax import linen
+
+    import jaxnn.models
+
+    cls = _resolve_class(spec, jaxnn.models, "model")
+    if not (isinstance(cls, type) and issubclass(cls, linen.Module)):
+        raise ConversionError(f"{spec!r} is not a Flax linen / jaxnn Module")
+    return _build(cls, dict(kwargs or {}), spec)
+
+
+def build_torch_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
+    """The PyTorch twin ``spec`` (a ``jaxnn.compat.torch_models`` name or
+    ``module.path:ClassName``) built with ``kwargs``."""
+    import jaxnn.compat.torch_models as torch_models
+
+    return _build(_resolve_class(spec, torch_models, "torch model"), dict(kwargs or {}), spec)
+
+
+def example_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:
+    """A ``jax.ShapeDtypeStruct`` for one input batch of ``model``: ``shape`` when given
+    (in the model's input dtype), else the model's own ``example_input()``."""
+    import jax
+    import jax.numpy as jnp
+
+    own = getattr(model, "example_input", None)
+    if own is None and shape is None:
+        raise ConversionError(
+            f"no default input shape for model {type(model).__name__}; pass --input-shape N,C,H,W"
+        )
+    spec = own() if own is not None else None
+    if shape is None:
+        return spec
+    return jax.ShapeDtypeStruct(tuple(shape), spec.dtype if spec is not None else jnp.float32)
+
+
+def template(model: Any, input_spec: Any) -> dict[str, Any]:
+    """The model's variables as shapes and dtypes only (nothing is computed): every
+    collection a state_dict maps, and the tie declarations."""
+    import jax
+
+    try:
+        # the key is made inside the traced function: an abstract key needs no XLA backend
+        variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), input_spec)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConversionError(
+            f"cannot initialise {type(model).__name__} on input shape {input_spec.shape}: "
+            f"{first} (wrong --input-shape or --model-kwargs?)"
+        ) from e
+    return {k: v for k, v in plain(variables).items() if k in (*sd.COLLECTIONS, sd.TIED)}
