@@ -7,13 +7,13 @@ like torch's. Weights passed to these functions are in *torch's* layout
 ``jaxnn.layers`` keep Flax's layout ((in, out), HWIO) and use the same code paths.
 
 Every torch rule for an operation (padding, ceil_mode output sizes, average-pool
-divisors, adaptive bin edges, batch statistics) is written once here, and the
-layers call it, so a layer and its functional form cannot drift apart.
+divisors, adaptive bin edges, batch statistics) is written once, in :mod:`jaxnn.core`,
+and both these functions and the layers call it, so a layer and its functional form
+cannot drift apart.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -21,8 +21,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
+
+from jaxnn.core import conv, norm, pooling
+from jaxnn.core.args import IntOr2, pair
 
 # the loss functions live with their classes in jaxnn.losses; F is their torch home too
 from jaxnn.losses import (
@@ -71,80 +73,6 @@ __all__ = [
 ]
 
 Array = jax.Array
-IntOr2 = int | tuple[int, int]
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _pair(value: IntOr2 | Sequence[int], name: str) -> tuple[int, int]:
-    """Torch's `_pair`: an int or a 2-sequence of ints -> (h, w)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value), int(value))
-    if (
-        isinstance(value, Sequence)
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-    ):
-        return (int(value[0]), int(value[1]))
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-
-
-def _as_batched_image(x: Array, who: str, channels: int | None = None) -> tuple[Array, bool]:
-    """Accept (N, C, H, W) or unbatched (C, H, W); return the 4-D array and whether
-    a batch dimension was added."""
-    if x.ndim not in (3, 4):
-        expect = (
-            "(N, C, H, W) or (C, H, W)"
-            if channels is None
-            else (f"(N, {channels}, H, W) or ({channels}, H, W)")
-        )
-        raise ValueError(f"{who}: expected input of shape {expect}, got {tuple(x.shape)}")
-    if channels is not None and x.shape[-3] != channels:
-        raise ValueError(
-            f"{who}: expected input of shape (N, {channels}, H, W) or ({channels}, H, W), "
-            f"got {tuple(x.shape)} ({x.shape[-3]} channels)"
-        )
-    if x.ndim == 3:
-        return x[None], True
-    return x, False
-
-
-def _pool_output_size(
-    size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
-) -> int:
-    """Torch's pooling output length, including its ceil_mode rule that the last
-    window must start inside the input or the left padding."""
-    span = size + 2 * pad - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
-def _check_pool_args(who: str, kernel, stride, padding, dilation=(1, 1)) -> None:
-    for name, value, least in (
-        ("kernel_size", kernel, 1),
-        ("stride", stride, 1),
-        ("dilation", dilation, 1),
-        ("padding", padding, 0),
-    ):
-        if min(value) < least:
-            raise ValueError(f"{who}: {name} must be >= {least}, got {value}")
-    for k, d, p in zip(kernel, dilation, padding):
-        if p > (d * (k - 1) + 1) // 2:
-            raise ValueError(
-                f"{who}: padding {padding} should be at most half of the effective "
-                f"kernel size {tuple(d * (kk - 1) + 1 for kk, d in zip(kernel, dilation))}"
-            )
-
-
-def _check_pool_fits(who: str, spatial, out) -> None:
-    if min(out) < 1:
-        raise ValueError(
-            f"{who}: input of spatial size {tuple(spatial)} is too small; "
-            f"the output would be {tuple(out)}"
-        )
 
 
 # ----------------------------------------------------------------------------- activations
@@ -223,14 +151,6 @@ def log_softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Arra
 # ----------------------------------------------------------------------------- linear / conv
 
 
-def _linear(x: Array, kernel: Array, bias: Array | None, precision=None) -> Array:
-    """x @ kernel (+ bias) with kernel in Flax layout (in, out)."""
-    y = lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
-    if bias is not None:
-        y = y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
-    return y
-
-
 def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     """y = x W^T + b with ``weight`` in torch's layout (out_features, in_features).
 
@@ -242,97 +162,7 @@ def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
             f"(shape {tuple(input.shape)}) but weight expects {weight.shape[1]} "
             f"(weight shape {tuple(weight.shape)})"
         )
-    return _linear(input, weight.T, bias)
-
-
-def conv_padding(
-    padding: str | IntOr2,
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
-    who: str,
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Torch's Conv2d ``padding`` argument -> explicit ((top, bottom), (left, right))."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0), (0, 0))
-        if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(
-                    f"{who}: padding='same' is not supported for strided "
-                    f"convolutions (stride={stride})"
-                )
-            pads = []
-            for k, d in zip(kernel, dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-            return (pads[0], pads[1])
-        raise ValueError(
-            f"{who}: padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}"
-        )
-    ph, pw = _pair(padding, f"{who}: padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{who}: padding must be non-negative, got {padding}")
-    return ((ph, ph), (pw, pw))
-
-
-_PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def _conv2d(
-    x: Array,
-    kernel: Array,
-    bias: Array | None,
-    *,
-    kernel_layout: str,
-    stride: tuple[int, int],
-    padding: tuple[tuple[int, int], tuple[int, int]],
-    dilation: tuple[int, int],
-    groups: int,
-    padding_mode: str = "zeros",
-    precision=None,
-    who: str = "conv2d",
-) -> Array:
-    """NCHW convolution, the one implementation behind ``F.conv2d`` and ``nn.Conv2d``.
-
-    ``kernel_layout`` is 'OIHW' (torch) or 'HWIO' (Flax); XLA reads either directly.
-    """
-    if padding_mode not in _PAD_MODES:
-        raise ValueError(
-            f"{who}: padding_mode must be one of {sorted(_PAD_MODES)}, got {padding_mode!r}"
-        )
-    x, unbatched = _as_batched_image(x, who)
-    if _PAD_MODES[padding_mode] is not None and any(p for pair in padding for p in pair):
-        (pt, pb), (pl, pr) = padding
-        for size, (lo, hi) in zip(x.shape[2:], padding):
-            if padding_mode == "reflect" and max(lo, hi) >= size:
-                raise ValueError(
-                    f"{who}: reflect padding {max(lo, hi)} must be smaller than "
-                    f"the input's spatial size {tuple(x.shape[2:])}"
-                )
-        x = jnp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=_PAD_MODES[padding_mode])
-        padding = ((0, 0), (0, 0))
-    hw = kernel.shape[:2] if kernel_layout == "HWIO" else kernel.shape[2:]
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], padding))
-    effective = tuple(d * (k - 1) + 1 for k, d in zip(hw, dilation))
-    if any(p < e for p, e in zip(padded, effective)):
-        raise ValueError(
-            f"{who}: padded input size per channel {padded} is smaller than the "
-            f"(dilated) kernel size {effective} (input shape {tuple(x.shape)})"
-        )
-    y = lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=stride,
-        padding=padding,
-        rhs_dilation=dilation,
-        dimension_numbers=("NCHW", kernel_layout, "NCHW"),
-        feature_group_count=groups,
-        precision=precision,
-    )
-    if bias is not None:
-        y = y + bias.reshape(1, -1, 1, 1)
-    return y[0] if unbatched else y
+    return conv.linear(input, weight.T, bias)
 
 
 def conv2d(
@@ -358,9 +188,9 @@ def conv2d(
             f"conv2d: input has {c_in} channels (shape {tuple(input.shape)}) but weight "
             f"{tuple(weight.shape)} with groups={groups} expects {weight.shape[1] * groups}"
         )
-    stride, dilation = _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
-    pads = conv_padding(padding, tuple(weight.shape[2:]), stride, dilation, "conv2d")
-    return _conv2d(
+    stride, dilation = pair(stride, "conv2d: stride"), pair(dilation, "conv2d: dilation")
+    pads = conv.conv_padding(padding, tuple(weight.shape[2:]), stride, dilation, "conv2d")
+    return conv.conv2d(
         input,
         weight,
         bias,
@@ -373,92 +203,6 @@ def conv2d(
 
 
 # ----------------------------------------------------------------------------- pooling
-
-
-def _max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, who):
-    x, unbatched = _as_batched_image(x, who)
-    _check_pool_args(who, kernel, stride, padding, dilation)
-    spatial = x.shape[2:]
-    out = tuple(
-        _pool_output_size(s, k, st, p, d, ceil_mode)
-        for s, k, st, p, d in zip(spatial, kernel, stride, padding, dilation)
-    )
-    _check_pool_fits(who, spatial, out)
-    # right padding long enough for the last window torch's ceil_mode admits
-    pads = [(0, 0), (0, 0)]
-    for s, k, st, p, d, o in zip(spatial, kernel, stride, padding, dilation, out):
-        pads.append((p, max((o - 1) * st + d * (k - 1) + 1 - s - p, 0)))
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        lowest = np.array(-np.inf, x.dtype)
-    else:
-        lowest = np.array(np.iinfo(x.dtype).min, x.dtype)
-    if kernel[0] * kernel[1] > _MAX_WINDOW_VIEWS:
-        # a concrete (numpy) init value: under jit a jnp scalar is a tracer, and
-        # reduce_window then falls back to a generic reduction that has no gradient
-        y = lax.reduce_window(
-            x,
-            lowest,
-            lax.max,
-            (1, 1, *kernel),
-            (1, 1, *stride),
-            pads,
-            window_dilation=(1, 1, *dilation),
-        )[:, :, : out[0], : out[1]]
-    else:
-        xp = lax.pad(x, lowest, [(lo, hi, 0) for lo, hi in pads])
-        y = _window_max(xp, tuple(kernel), tuple(stride), tuple(dilation), out)
-    return y[0] if unbatched else y
-
-
-# Windows larger than this (global pooling of a big map, say) use XLA's reduce_window,
-# which compiles to one loop, instead of one strided view per window offset.
-_MAX_WINDOW_VIEWS = 64
-
-
-def _window_views(xp, kernel, stride, dilation, out) -> list[Array]:
-    """One strided view of padded ``xp`` per window offset, each shaped like the output,
-    in torch's scan order (rows, then columns)."""
-    n, c = xp.shape[:2]
-    views = []
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            start = (0, 0, i * dilation[0], j * dilation[1])
-            stop = (n, c, *(s + (o - 1) * st + 1 for s, o, st in zip(start[2:], out, stride)))
-            views.append(lax.slice(xp, start, stop, (1, 1, *stride)))
-    return views
-
-
-# Max pooling as an elementwise maximum over the window's strided views, with a JVP that
-# routes each output's tangent to the one input torch's backward picks: the first maximum
-# in window order on ties, the last NaN in a window holding NaNs. Its transpose (the
-# backward) is a masked pad-and-add per window offset. XLA's own gradient of reduce_window
-# max (select_and_scatter) was 3-6x slower on CPU: (128, 32, 32, 32) 2x2 backward 119 ms
-# against 21 ms, (128, 6, 28, 28) 7.0 ms against 2.5 ms.
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
-def _window_max(xp, kernel, stride, dilation, out):
-    views = _window_views(xp, kernel, stride, dilation, out)
-    y = views[0]
-    for v in views[1:]:
-        y = lax.max(y, v)
-    return y
-
-
-@_window_max.defjvp
-def _window_max_jvp(kernel, stride, dilation, out, primals, tangents):
-    (xp,), (dxp,) = primals, tangents
-    y = _window_max(xp, kernel, stride, dilation, out)
-    views = _window_views(xp, kernel, stride, dilation, out)
-    dviews = _window_views(dxp, kernel, stride, dilation, out)
-    nan = jnp.isnan(y) if jnp.issubdtype(y.dtype, jnp.floating) else None
-    taken = jnp.zeros(y.shape, bool)
-    dy = jnp.zeros(y.shape, dxp.dtype)
-    for v, dv in zip(views, dviews):
-        pick = (v == y) & ~taken
-        taken = taken | pick
-        if nan is not None:  # a later NaN overrides an earlier one, as in torch's scan
-            pick = jnp.where(nan, jnp.isnan(v), pick)
-        dy = jnp.where(pick, dv, dy)
-    return y, dy
 
 
 def max_pool2d(
@@ -478,58 +222,17 @@ def max_pool2d(
     """
     if return_indices:
         raise NotImplementedError("max_pool2d: return_indices=True is not supported by jaxnn")
-    kernel = _pair(kernel_size, "max_pool2d: kernel_size")
-    stride = kernel if stride is None else _pair(stride, "max_pool2d: stride")
-    return _max_pool2d(
+    kernel = pair(kernel_size, "max_pool2d: kernel_size")
+    stride = kernel if stride is None else pair(stride, "max_pool2d: stride")
+    return pooling.max_pool2d(
         input,
         kernel,
         stride,
-        _pair(padding, "max_pool2d: padding"),
-        _pair(dilation, "max_pool2d: dilation"),
+        pair(padding, "max_pool2d: padding"),
+        pair(dilation, "max_pool2d: dilation"),
         ceil_mode,
         "max_pool2d",
     )
-
-
-def _avg_divisor(size, kernel, stride, pad, out, count_include_pad) -> np.ndarray:
-    """Torch's per-position average-pool divisor along one axis (static numpy)."""
-    start = np.arange(out) * stride - pad
-    end = np.minimum(start + kernel, size + pad)
-    if count_include_pad:
-        return (end - start).astype(np.float64)
-    return (np.minimum(end, size) - np.maximum(start, 0)).astype(np.float64)
-
-
-def _avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, who):
-    x, unbatched = _as_batched_image(x, who)
-    _check_pool_args(who, kernel, stride, padding)
-    if divisor_override is not None and divisor_override == 0:
-        raise ValueError(f"{who}: divisor_override must be non-zero")
-    spatial = x.shape[2:]
-    out = tuple(
-        _pool_output_size(s, k, st, p, 1, ceil_mode)
-        for s, k, st, p in zip(spatial, kernel, stride, padding)
-    )
-    _check_pool_fits(who, spatial, out)
-    pads = [(0, 0), (0, 0)]
-    for s, k, st, p, o in zip(spatial, kernel, stride, padding, out):
-        pads.append((p, max((o - 1) * st + k - s - p, 0)))
-    summed = lax.reduce_window(
-        x, np.array(0, x.dtype), lax.add, (1, 1, *kernel), (1, 1, *stride), pads
-    )
-    summed = summed[:, :, : out[0], : out[1]]
-    if divisor_override is not None:
-        y = summed / jnp.asarray(divisor_override, x.dtype)
-    else:
-        dh, dw = (
-            _avg_divisor(s, k, st, p, o, count_include_pad)
-            for s, k, st, p, o in zip(spatial, kernel, stride, padding, out)
-        )
-        if np.all(dh == dh[0]) and np.all(dw == dw[0]):
-            y = summed / jnp.asarray(dh[0] * dw[0], x.dtype)
-        else:
-            y = summed / jnp.asarray(np.outer(dh, dw)[None, None], x.dtype)
-    return y[0] if unbatched else y
 
 
 def avg_pool2d(
@@ -546,64 +249,18 @@ def avg_pool2d(
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
     """
-    kernel = _pair(kernel_size, "avg_pool2d: kernel_size")
-    stride = kernel if stride is None else _pair(stride, "avg_pool2d: stride")
-    return _avg_pool2d(
+    kernel = pair(kernel_size, "avg_pool2d: kernel_size")
+    stride = kernel if stride is None else pair(stride, "avg_pool2d: stride")
+    return pooling.avg_pool2d(
         input,
         kernel,
         stride,
-        _pair(padding, "avg_pool2d: padding"),
+        pair(padding, "avg_pool2d: padding"),
         ceil_mode,
         count_include_pad,
         divisor_override,
         "avg_pool2d",
     )
-
-
-def _adaptive_output_size(output_size, spatial, who) -> tuple[int, int]:
-    if isinstance(output_size, (int, np.integer)) or output_size is None:
-        output_size = (output_size, output_size)
-    if not (isinstance(output_size, Sequence) and len(output_size) == 2):
-        raise TypeError(f"{who}: output_size must be an int, None or a pair, got {output_size!r}")
-    sizes = tuple(s if o is None else int(o) for o, s in zip(output_size, spatial))
-    if min(sizes) < 1:
-        raise ValueError(f"{who}: output_size must be positive, got {output_size}")
-    return sizes
-
-
-def _adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
-    """Torch's adaptive pooling bins: [floor(i*size/out), ceil((i+1)*size/out))."""
-    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
-
-
-def _adaptive_avg_pool2d(x, output_size, who):
-    x, unbatched = _as_batched_image(x, who)
-    h, w = x.shape[2:]
-    oh, ow = _adaptive_output_size(output_size, (h, w), who)
-    if (oh, ow) == (h, w):
-        y = x
-    elif h % oh == 0 and w % ow == 0:
-        kh, kw = h // oh, w // ow
-        y = lax.reduce_window(
-            x, np.array(0, x.dtype), lax.add, (1, 1, kh, kw), (1, 1, kh, kw), "VALID"
-        ) / jnp.asarray(kh * kw, x.dtype)
-    else:
-        # bins overlap or repeat (also when the output is larger than the input):
-        # average with a static (out, in) matrix per axis
-        def averaging(size, out):
-            m = np.zeros((out, size), np.float32)
-            for i, (s, e) in enumerate(_adaptive_bins(size, out)):
-                m[i, s:e] = 1.0 / (e - s)
-            return jnp.asarray(m, x.dtype)
-
-        y = jnp.einsum(
-            "nchw,oh,pw->ncop",
-            x,
-            averaging(h, oh),
-            averaging(w, ow),
-            precision=lax.Precision.HIGHEST,
-        )
-    return y[0] if unbatched else y
 
 
 def adaptive_avg_pool2d(input: Array, output_size: int | Sequence[int | None] | None) -> Array:
@@ -612,19 +269,7 @@ def adaptive_avg_pool2d(input: Array, output_size: int | Sequence[int | None] | 
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
     """
-    return _adaptive_avg_pool2d(input, output_size, "adaptive_avg_pool2d")
-
-
-def _adaptive_max_pool2d(x, output_size, who):
-    x, unbatched = _as_batched_image(x, who)
-    h, w = x.shape[2:]
-    oh, ow = _adaptive_output_size(output_size, (h, w), who)
-    if h % oh == 0 and w % ow == 0:
-        y = _max_pool2d(x, (h // oh, w // ow), (h // oh, w // ow), (0, 0), (1, 1), False, who)
-    else:
-        rows = jnp.stack([x[:, :, s:e].max(axis=2) for s, e in _adaptive_bins(h, oh)], axis=2)
-        y = jnp.stack([rows[..., s:e].max(axis=3) for s, e in _adaptive_bins(w, ow)], axis=3)
-    return y[0] if unbatched else y
+    return pooling.adaptive_avg_pool2d(input, output_size, "adaptive_avg_pool2d")
 
 
 def adaptive_max_pool2d(
@@ -638,41 +283,10 @@ def adaptive_max_pool2d(
         raise NotImplementedError(
             "adaptive_max_pool2d: return_indices=True is not supported by jaxnn"
         )
-    return _adaptive_max_pool2d(input, output_size, "adaptive_max_pool2d")
+    return pooling.adaptive_max_pool2d(input, output_size, "adaptive_max_pool2d")
 
 
 # ----------------------------------------------------------------------------- normalization
-
-
-def _batch_norm(x, mean, var, scale, bias, *, use_batch_stats: bool, eps: float, who: str):
-    """Normalize (N, C, ...) over every axis but 1.
-
-    Returns (output, batch_mean, unbiased_batch_var); the last two are None when the
-    running statistics were used. Statistics are computed in float32 (or wider) even
-    for half-precision inputs, as torch does.
-    """
-    axes = (0, *range(2, x.ndim))
-    compute = jnp.promote_types(x.dtype, jnp.float32)
-    xc = x.astype(compute)
-    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    batch_mean = batch_var = None
-    if use_batch_stats:
-        n = math.prod(x.shape[a] for a in axes)
-        if n <= 1:
-            raise ValueError(
-                f"{who}: expected more than 1 value per channel when training, "
-                f"got input of shape {tuple(x.shape)}"
-            )
-        mean = xc.mean(axis=axes)
-        var = jnp.square(xc - mean.reshape(shape)).mean(axis=axes)
-        batch_mean, batch_var = mean, var * (n / (n - 1))
-    inv = lax.rsqrt(var.astype(compute) + eps)
-    if scale is not None:
-        inv = inv * scale.astype(compute)
-    y = (xc - mean.astype(compute).reshape(shape)) * inv.reshape(shape)
-    if bias is not None:
-        y = y + bias.astype(compute).reshape(shape)
-    return y.astype(x.dtype), batch_mean, batch_var
 
 
 def batch_norm(
@@ -700,7 +314,7 @@ def batch_norm(
         raise ValueError(
             "batch_norm: running_mean and running_var are required when training=False"
         )
-    y, _, _ = _batch_norm(
+    y, _, _ = norm.batch_norm(
         input,
         running_mean,
         running_var,

@@ -101,8 +101,8 @@ def _flat(draw: Callable[..., jax.Array], key, shape, *args: Any) -> jax.Array:
     """``draw(key, shape, *args)``, drawn as one flat vector and reshaped.
 
     The values are the same (random bits are counted in row-major order either way), but
-    XLA:CPU compiles the generator for a rank-4 shape several times slower: the init of
-    one Conv2d(3, 6, 5) compiled in 2.0 s drawn as (5, 5, 3, 6), 0.3 s drawn flat.
+    XLA:CPU compiles the generator for a rank-4 shape several times slower (measured in
+    benchmarks/RESULTS.md).
     """
     return draw(key, (math.prod(shape),), *args).reshape(shape)
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen
 
-from jaxnn import functional as F
+from jaxnn.core import norm
 from jaxnn.layers.module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -49,7 +49,7 @@ class _BatchNorm(Module):
             if self.bias:
                 bias = self.param("bias", linen.initializers.zeros, (c,), self.param_dtype)
         if not self.track_running_stats:
-            y, _, _ = F._batch_norm(
+            y, _, _ = norm.batch_norm(
                 input, None, None, scale, bias, use_batch_stats=True, eps=self.eps, who=self._who()
             )
             return y if self.dtype is None else y.astype(self.dtype)
@@ -59,7 +59,7 @@ class _BatchNorm(Module):
         var = self.variable("batch_stats", "var", jnp.ones, (c,), stats_dtype)
         count = self.variable("batch_stats", "num_batches_tracked", jnp.zeros, (), jnp.int32)
         training = self.is_mutable_collection("batch_stats") and not self.is_initializing()
-        y, batch_mean, batch_var = F._batch_norm(
+        y, batch_mean, batch_var = norm.batch_norm(
             input,
             mean.value,
             var.value,

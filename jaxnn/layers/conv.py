@@ -9,8 +9,9 @@ import jax.numpy as jnp
 from flax import linen
 from flax.linen.dtypes import promote_dtype
 
-from jaxnn import functional as F
 from jaxnn import init
+from jaxnn.core import conv
+from jaxnn.core.args import pair
 from jaxnn.layers.module import Module
 
 __all__ = ["Conv2d"]
@@ -86,14 +87,14 @@ class Conv2d(Module):
                 f"{name}: padding_mode must be one of 'zeros', 'reflect', "
                 f"'replicate', 'circular', got {self.padding_mode!r}"
             )
-        kernel, stride = F._pair(self.kernel_size, "kernel_size"), F._pair(self.stride, "stride")
-        dilation = F._pair(self.dilation, "dilation")
+        kernel, stride = pair(self.kernel_size, "kernel_size"), pair(self.stride, "stride")
+        dilation = pair(self.dilation, "dilation")
         if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
             raise ValueError(
                 f"{name}: kernel_size, stride and dilation must be positive, got "
                 f"{kernel}, {stride}, {dilation}"
             )
-        F.conv_padding(self.padding, kernel, stride, dilation, name)
+        conv.conv_padding(self.padding, kernel, stride, dilation, name)
         super().__post_init__()
 
     @linen.compact
@@ -103,8 +104,8 @@ class Conv2d(Module):
                 f"{self._who()}: expected input of shape (N, {self.in_channels}, H, W) or "
                 f"({self.in_channels}, H, W), got {tuple(input.shape)}"
             )
-        kh, kw = F._pair(self.kernel_size, "kernel_size")
-        stride, dilation = F._pair(self.stride, "stride"), F._pair(self.dilation, "dilation")
+        kh, kw = pair(self.kernel_size, "kernel_size")
+        stride, dilation = pair(self.stride, "stride"), pair(self.dilation, "dilation")
         fan_in = self.in_channels // self.groups * kh * kw
         kernel = self.param(
             "kernel",
@@ -121,13 +122,13 @@ class Conv2d(Module):
                 self.param_dtype,
             )
         x, kernel, bias = promote_dtype(input, kernel, bias, dtype=self.dtype)
-        return F._conv2d(
+        return conv.conv2d(
             x,
             kernel,
             bias,
             kernel_layout="HWIO",
             stride=stride,
-            padding=F.conv_padding(self.padding, (kh, kw), stride, dilation, self._who()),
+            padding=conv.conv_padding(self.padding, (kh, kw), stride, dilation, self._who()),
             dilation=dilation,
             groups=self.groups,
             padding_mode=self.padding_mode,
@@ -138,16 +139,16 @@ class Conv2d(Module):
     def extra_repr(self) -> str:
         s = (
             f"{self.in_channels}, {self.out_channels}, "
-            f"kernel_size={F._pair(self.kernel_size, 'kernel_size')}, "
-            f"stride={F._pair(self.stride, 'stride')}"
+            f"kernel_size={pair(self.kernel_size, 'kernel_size')}, "
+            f"stride={pair(self.stride, 'stride')}"
         )
         if self.padding != 0:
             padding = (
-                self.padding if isinstance(self.padding, str) else F._pair(self.padding, "padding")
+                self.padding if isinstance(self.padding, str) else pair(self.padding, "padding")
             )
             s += f", padding={padding}"
-        if F._pair(self.dilation, "dilation") != (1, 1):
-            s += f", dilation={F._pair(self.dilation, 'dilation')}"
+        if pair(self.dilation, "dilation") != (1, 1):
+            s += f", dilation={pair(self.dilation, 'dilation')}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if not self.bias:

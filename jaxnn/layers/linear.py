@@ -9,8 +9,8 @@ import jax.numpy as jnp
 from flax import linen
 from flax.linen.dtypes import promote_dtype
 
-from jaxnn import functional as F
 from jaxnn import init
+from jaxnn.core import conv
 from jaxnn.layers.module import Module
 
 __all__ = ["Identity", "Linear"]
@@ -85,7 +85,7 @@ class Linear(Module):
                 self.param_dtype,
             )
         x, kernel, bias = promote_dtype(input, kernel, bias, dtype=self.dtype)
-        return F._linear(x, kernel, bias, self.precision)
+        return conv.linear(x, kernel, bias, self.precision)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias}"

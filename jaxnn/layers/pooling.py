@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax
 
-from jaxnn import functional as F
+from jaxnn.core import pooling
+from jaxnn.core.args import pair
 from jaxnn.layers.module import Module
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d"]
@@ -35,16 +36,16 @@ class MaxPool2d(Module):
     ceil_mode: bool = False
 
     def _args(self):
-        kernel = F._pair(self.kernel_size, "kernel_size")
-        stride = kernel if self.stride is None else F._pair(self.stride, "stride")
-        return kernel, stride, F._pair(self.padding, "padding"), F._pair(self.dilation, "dilation")
+        kernel = pair(self.kernel_size, "kernel_size")
+        stride = kernel if self.stride is None else pair(self.stride, "stride")
+        return kernel, stride, pair(self.padding, "padding"), pair(self.dilation, "dilation")
 
     def __post_init__(self) -> None:
-        F._check_pool_args(type(self).__name__, *self._args())
+        pooling.check_pool_args(type(self).__name__, *self._args())
         super().__post_init__()
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return F._max_pool2d(input, *self._args(), self.ceil_mode, self._who())
+        return pooling.max_pool2d(input, *self._args(), self.ceil_mode, self._who())
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
@@ -78,18 +79,18 @@ class AvgPool2d(Module):
     divisor_override: int | None = None
 
     def _args(self):
-        kernel = F._pair(self.kernel_size, "kernel_size")
-        stride = kernel if self.stride is None else F._pair(self.stride, "stride")
-        return kernel, stride, F._pair(self.padding, "padding")
+        kernel = pair(self.kernel_size, "kernel_size")
+        stride = kernel if self.stride is None else pair(self.stride, "stride")
+        return kernel, stride, pair(self.padding, "padding")
 
     def __post_init__(self) -> None:
-        F._check_pool_args(type(self).__name__, *self._args())
+        pooling.check_pool_args(type(self).__name__, *self._args())
         if self.divisor_override is not None and self.divisor_override == 0:
             raise ValueError("AvgPool2d: divisor_override must be non-zero")
         super().__post_init__()
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return F._avg_pool2d(
+        return pooling.avg_pool2d(
             input,
             *self._args(),
             self.ceil_mode,
@@ -119,7 +120,7 @@ class AdaptiveAvgPool2d(Module):
     output_size: int | tuple[int | None, int | None]
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return F._adaptive_avg_pool2d(input, self.output_size, self._who())
+        return pooling.adaptive_avg_pool2d(input, self.output_size, self._who())
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -138,7 +139,7 @@ class AdaptiveMaxPool2d(Module):
     output_size: int | tuple[int | None, int | None]
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return F._adaptive_max_pool2d(input, self.output_size, self._who())
+        return pooling.adaptive_max_pool2d(input, self.output_size, self._who())
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
