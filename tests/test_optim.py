@@ -12,9 +12,12 @@ import numpy as np
 import optax
 import pytest
 import torch
+from flax import linen
 from torch.optim import lr_scheduler
 
-from jaxnn import optim
+import jaxnn as nn
+from jaxnn import init, optim
+from jaxnn.state_dict import torch_key
 
 # Parameters after every step agree with torch's within this (float32).
 PARAM_ATOL = 2e-5
@@ -462,20 +465,59 @@ def _flat(tree):
 
 
 def test_weight_decay_mask():
+    matrix, vector = np.ones((3, 3)), np.ones(3)
     mask = optim.weight_decay_mask(
         {
-            "conv1": {"kernel": 1, "bias": 2},
-            "bn1": {"scale": 3, "bias": 4},
-            "BatchNorm_0": {"anything": 5},
-            "layers": [{"kernel": 6}],
+            "conv1": {"kernel": np.ones((3, 3, 2, 4)), "bias": vector},
+            "bn1": {"scale": vector, "bias": vector},
+            "BatchNorm_0": {"anything": matrix},  # under a Flax-named norm layer
+            "ln_1": {"weight": vector, "bias": vector},  # a norm layer keeping torch's names
+            "prelu": {"weight": np.ones(())},  # gains and other 0-d / 1-d parameters
+            "layers": [{"kernel": matrix}],
         }
     )
     assert mask == {
         "conv1": {"kernel": True, "bias": False},
         "bn1": {"scale": False, "bias": False},
         "BatchNorm_0": {"anything": False},
+        "ln_1": {"weight": False, "bias": False},
+        "prelu": {"weight": False},
         "layers": [{"kernel": True}],
     }
+
+
+def test_decay_mask_follows_nanogpts_rule_on_torch_named_modules():
+    """nanoGPT's configure_optimizers decays exactly the parameters with dim >= 2."""
+
+    class TorchNamedNorm(nn.Module):  # a LayerNorm written with torch's parameter names
+        @linen.compact
+        def __call__(self, x):
+            weight = self.param("weight", init.ones_(), (x.shape[-1],))
+            bias = self.param("bias", init.zeros_(), (x.shape[-1],))
+            mean = x.mean(-1, keepdims=True)
+            var = ((x - mean) ** 2).mean(-1, keepdims=True)
+            return (x - mean) / jnp.sqrt(var + 1e-5) * weight[None] + bias[None]
+
+    class Block(nn.Module):
+        def setup(self):
+            self.ln_1 = TorchNamedNorm()
+            self.c_fc = nn.Linear(4, 8)
+            self.c_proj = nn.Linear(8, 4, bias=False)
+
+        def __call__(self, x):
+            return x + self.c_proj(self.c_fc(self.ln_1(x)))
+
+    t = torch.nn
+    twin = t.Module()
+    twin.ln_1, twin.c_fc, twin.c_proj = t.LayerNorm(4), t.Linear(4, 8), t.Linear(8, 4, bias=False)
+    params = Block().init(jax.random.key(0), jnp.ones((1, 4)))["params"]
+    mask = optim.weight_decay_mask(params)
+    decayed = {
+        torch_key("params", tuple(k.key for k in path))
+        for path, on in jax.tree_util.tree_leaves_with_path(mask)
+        if on
+    }
+    assert decayed == {n for n, p in twin.named_parameters() if p.dim() >= 2}
 
 
 @pytest.mark.parametrize(
