@@ -1,132 +1,62 @@
 """jaxnn: torch.nn's surface and numerics on JAX.
 
 ``import jaxnn as nn`` gives the layers (Flax linen modules with torch's constructor
-signatures, NCHW layouts and numerics) and the losses; ``jaxnn.functional`` is
+signatures, NCHW layouts and numerics) and the loss classes; ``jaxnn.functional`` is
 ``torch.nn.functional``; ``jaxnn.init`` is ``torch.nn.init``; ``jaxnn.optim`` is
-``torch.optim`` as optax transformations; ``jaxnn.save`` / ``jaxnn.load`` are
-``torch.save(model.state_dict())`` / ``torch.load``.
+``torch.optim`` as optax transformations and ``jaxnn.lr_scheduler`` its schedulers;
+``jaxnn.save`` / ``jaxnn.load`` are ``torch.save(model.state_dict(), f)`` /
+``torch.load(f)``.
+
+Public names are listed once, in the ``__all__`` of the module that defines them:
+``nn.X`` is every name of ``jaxnn.layers`` and every class of ``jaxnn.losses``. They are
+imported when first used (PEP 562), so a tool that needs one part -- ``jaxnn-compat
+inspect`` needs jaxnn.checkpoint, not Flax or optax -- does not pay for the rest.
 """
 
-import importlib
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
-# The public names are imported when first used (PEP 562), so that a tool needing one part
-# -- ``jaxnn-compat convert`` needs jaxnn.checkpoint, not the layers, Flax or optax -- does
-# not pay for importing the rest. ``import jaxnn as nn; nn.Linear`` works as before.
-_SUBMODULES = ("checkpoint", "functional", "init", "optim")
-_LAZY = {
-    "load": "jaxnn.checkpoint",
-    "save": "jaxnn.checkpoint",
-    **dict.fromkeys(
-        (
-            "ELU GELU AdaptiveAvgPool2d AdaptiveMaxPool2d AvgPool2d BatchNorm1d BatchNorm2d "
-            "Conv2d Dropout Flatten Identity LeakyReLU Linear LogSoftmax MaxPool2d Module ReLU "
-            "Sequential Sigmoid SiLU Softmax Tanh Unflatten"
-        ).split(),
-        "jaxnn.layers",
-    ),
-    **dict.fromkeys(
-        (
-            "BCELoss BCEWithLogitsLoss CrossEntropyLoss HuberLoss KLDivLoss L1Loss MSELoss "
-            "NLLLoss SmoothL1Loss"
-        ).split(),
-        "jaxnn.losses",
-    ),
-}
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jaxnn import checkpoint, functional, init, optim
-    from jaxnn.checkpoint import load, save
-    from jaxnn.layers import (
-        ELU,
-        GELU,
-        AdaptiveAvgPool2d,
-        AdaptiveMaxPool2d,
-        AvgPool2d,
-        BatchNorm1d,
-        BatchNorm2d,
-        Conv2d,
-        Dropout,
-        Flatten,
-        Identity,
-        LeakyReLU,
-        Linear,
-        LogSoftmax,
-        MaxPool2d,
-        Module,
-        ReLU,
-        Sequential,
-        Sigmoid,
-        SiLU,
-        Softmax,
-        Tanh,
-        Unflatten,
-    )
-    from jaxnn.losses import (
-        BCELoss,
-        BCEWithLogitsLoss,
-        CrossEntropyLoss,
-        HuberLoss,
-        KLDivLoss,
-        L1Loss,
-        MSELoss,
-        NLLLoss,
-        SmoothL1Loss,
-    )
+    from jaxnn import checkpoint, functional, init, lr_scheduler, optim, state_dict  # noqa: F401
+    from jaxnn.checkpoint import load, save  # noqa: F401
+    from jaxnn.layers import *  # noqa: F403
+    from jaxnn.losses import *  # noqa: F403
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "ELU",
-    "GELU",
-    "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d",
-    "AvgPool2d",
-    "BCELoss",
-    "BCEWithLogitsLoss",
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "Conv2d",
-    "CrossEntropyLoss",
-    "Dropout",
-    "Flatten",
-    "HuberLoss",
-    "Identity",
-    "KLDivLoss",
-    "L1Loss",
-    "LeakyReLU",
-    "Linear",
-    "LogSoftmax",
-    "MSELoss",
-    "MaxPool2d",
-    "Module",
-    "NLLLoss",
-    "ReLU",
-    "Sequential",
-    "SiLU",
-    "Sigmoid",
-    "SmoothL1Loss",
-    "Softmax",
-    "Tanh",
-    "Unflatten",
-    "checkpoint",
-    "functional",
-    "init",
-    "load",
-    "optim",
-    "save",
-]
+_SUBMODULES = ("checkpoint", "functional", "init", "lr_scheduler", "optim", "state_dict")
+_FROM_CHECKPOINT = ("load", "save")
 
 
-def __getattr__(name: str):
+def _namespace() -> dict[str, Any]:
+    """nn.X: every public name of jaxnn.layers and every class of jaxnn.losses."""
+    layers = importlib.import_module("jaxnn.layers")
+    losses = importlib.import_module("jaxnn.losses")
+    names = {name: getattr(layers, name) for name in layers.__all__}
+    for name in losses.__all__:
+        value = getattr(losses, name)
+        if isinstance(value, type):
+            names[name] = value
+    return names
+
+
+def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"jaxnn.{name}")
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'jaxnn' has no attribute {name!r}")
+    if name in _FROM_CHECKPOINT:
+        value = getattr(importlib.import_module("jaxnn.checkpoint"), name)
+    elif name == "__all__":
+        value = sorted([*_namespace(), *_SUBMODULES, *_FROM_CHECKPOINT])
+    else:
+        namespace = _namespace()
+        if name not in namespace:
+            raise AttributeError(f"module 'jaxnn' has no attribute {name!r}")
+        value = namespace[name]
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__getattr__("__all__")))

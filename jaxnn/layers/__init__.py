@@ -1,47 +1,30 @@
-"""torch.nn's layers as Flax linen modules (NCHW, torch's numerics)."""
+"""torch.nn's layers as Flax linen modules (NCHW, torch's numerics).
 
-from jaxnn.layers.activation import (
-    ELU,
-    GELU,
-    LeakyReLU,
-    LogSoftmax,
-    ReLU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
+One file per torch.nn family; each lists its public names in its ``__all__``, and this
+package exports exactly those (``jaxnn`` exports them again as ``nn.X``).
+"""
+
+from jaxnn.layers import (
+    activation,
+    batchnorm,
+    container,
+    conv,
+    dropout,
+    flatten,
+    linear,
+    module,
+    pooling,
 )
-from jaxnn.layers.batchnorm import BatchNorm1d, BatchNorm2d
-from jaxnn.layers.container import Sequential
-from jaxnn.layers.conv import Conv2d
-from jaxnn.layers.dropout import Dropout
-from jaxnn.layers.flatten import Flatten, Unflatten
-from jaxnn.layers.linear import Identity, Linear
-from jaxnn.layers.module import Module
-from jaxnn.layers.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from jaxnn.layers.activation import *  # noqa: F403
+from jaxnn.layers.batchnorm import *  # noqa: F403
+from jaxnn.layers.container import *  # noqa: F403
+from jaxnn.layers.conv import *  # noqa: F403
+from jaxnn.layers.dropout import *  # noqa: F403
+from jaxnn.layers.flatten import *  # noqa: F403
+from jaxnn.layers.linear import *  # noqa: F403
+from jaxnn.layers.module import *  # noqa: F403
+from jaxnn.layers.pooling import *  # noqa: F403
 
-__all__ = [
-    "ELU",
-    "GELU",
-    "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d",
-    "AvgPool2d",
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "Conv2d",
-    "Dropout",
-    "Flatten",
-    "Identity",
-    "LeakyReLU",
-    "Linear",
-    "LogSoftmax",
-    "MaxPool2d",
-    "Module",
-    "ReLU",
-    "Sequential",
-    "SiLU",
-    "Sigmoid",
-    "Softmax",
-    "Tanh",
-    "Unflatten",
-]
+FAMILIES = (activation, batchnorm, container, conv, dropout, flatten, linear, module, pooling)
+
+__all__ = sorted(name for family in FAMILIES for name in family.__all__)

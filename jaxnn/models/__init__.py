@@ -1,6 +1,16 @@
 """The reference documents' models, with torch's attribute names (torchvision's for
 ResNet-18 and VGG16), so ``jaxnn.compat.torch_to_flax`` / ``flax_to_torch`` move their
-weights to and from the plain-PyTorch twins in ``jaxnn.compat.torch_models``."""
+weights to and from the plain-PyTorch twins in ``jaxnn.compat.torch_models``.
+
+Every model has ``example_input(batch_size=1)``, the shape and dtype of an input batch,
+and is found by name with :func:`get_model` / :func:`list_models`, as in torchvision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flax import linen
 
 from jaxnn.models.cifar10 import CIFAR10Net
 from jaxnn.models.heads import Classifier, Regressor
@@ -21,4 +31,30 @@ __all__ = [
     "ResNetCIFAR",
     "ResidualBlock",
     "SimpleCNN",
+    "get_model",
+    "list_models",
 ]
+
+
+def _registry() -> dict[str, Any]:
+    """Model name -> builder (a class or a function returning a module)."""
+    return {name: globals()[name] for name in __all__ if name not in ("get_model", "list_models")}
+
+
+def list_models() -> list[str]:
+    """The names :func:`get_model` accepts, sorted (torchvision's ``list_models``)."""
+    return sorted(_registry())
+
+
+def get_model(name: str, **kwargs: Any) -> linen.Module:
+    """The model ``name`` built with ``kwargs`` (torchvision's ``get_model``), e.g.
+    ``get_model("LeNet")`` or ``get_model("Classifier", num_inputs=4, num_classes=3)``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+        TypeError: arguments the model does not take.
+    """
+    builders = _registry()
+    if name not in builders:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(builders))}")
+    return builders[name](**kwargs)

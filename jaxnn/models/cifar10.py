@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+from flax.linen import nowrap
 
 from jaxnn.layers import Conv2d, Flatten, Linear, MaxPool2d, Module, Sequential
 
@@ -35,3 +37,8 @@ class CIFAR10Net(Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.model1(x)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, 3, 32, 32), jnp.float32)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+from flax.linen import nowrap
 
 from jaxnn import functional as F
 from jaxnn.layers import Linear, Module
@@ -33,6 +35,11 @@ class Classifier(Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         return F.softmax(self.fc(x), dim=1)
 
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, self.num_inputs), jnp.float32)
+
 
 class Regressor(Module):
     """A linear layer with no activation: raw regression outputs.
@@ -53,3 +60,8 @@ class Regressor(Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.fc(x)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, self.num_inputs), jnp.float32)

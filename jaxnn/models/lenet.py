@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+from flax.linen import nowrap
 
 from jaxnn import functional as F
 from jaxnn.layers import Conv2d, Linear, MaxPool2d, Module
@@ -33,6 +35,11 @@ class SimpleCNN(Module):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, self.in_channels, 32, 32), jnp.float32)
 
 
 class LeNet(SimpleCNN):

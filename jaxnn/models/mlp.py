@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+from flax.linen import nowrap
 
 from jaxnn.layers import Flatten, Linear, Module, ReLU, Sequential
 
@@ -32,3 +34,8 @@ class NeuralNetwork(Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.flatten(x)  # (N, 28, 28) -> (N, 784)
         return self.linear_relu_stack(x)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, 28, 28), jnp.float32)

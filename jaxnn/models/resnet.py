@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
+from flax.linen import nowrap
 
 from jaxnn import functional as F
 from jaxnn import init
@@ -59,6 +61,11 @@ class ResidualBlock(Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, self.in_channels, 8, 8), jnp.float32)
 
 
 class ResNetCIFAR(Module):
@@ -114,6 +121,11 @@ class ResNetCIFAR(Module):
         x = F.flatten(x, 1)  # (N, C)
         return self.fc(x)
 
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, 3, 32, 32), jnp.float32)
+
 
 def _conv_init() -> init.Initializer:
     # torchvision initialises every ResNet/VGG convolution this way (not torch's default)
@@ -155,6 +167,11 @@ class BasicBlock(Module):
         # after the main path, as torchvision: per-layer reports follow torch's call order
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu(out + identity)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, self.inplanes, 8, 8), jnp.float32)
 
 
 class ResNet18(Module):
@@ -205,3 +222,8 @@ class ResNet18(Module):
         x = self.avgpool(x)  # (N, 512, 1, 1)
         x = F.flatten(x, 1)  # (N, 512)
         return self.fc(x)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, 3, 224, 224), jnp.float32)

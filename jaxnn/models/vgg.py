@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+from flax.linen import nowrap
 
 from jaxnn import functional as F
 from jaxnn import init
@@ -120,3 +122,8 @@ class VGG16(Module):
         x = self.avgpool(x)  # (N, 512, 7, 7)
         x = F.flatten(x, 1)  # (N, 25088)
         return self.classifier(x)
+
+    @nowrap
+    def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of an input batch (for init, conversion and export)."""
+        return jax.ShapeDtypeStruct((batch_size, 3, 224, 224), jnp.float32)
