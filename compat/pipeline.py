@@ -305,7 +305,7 @@ def _checkpoint_to_torch(
             leaf = torch_leaves[path]
             value = _cast_jax(_get(arrays, path), dtype)
             tensors[leaf.key] = leaf_to_torch(leaf._replace(leaf=value))
-        del arrays
+        del arrays, value  # nothing of this group may live on while the next one is read
     for alias, target in sd.tied_keys(specs).items():
         tensors[alias] = tensors[target]
     # the source file's key order, when the checkpoint came from one
