@@ -279,3 +279,18 @@ def test_every_layer_and_loss_class_is_nn_dot_name():
     assert "cross_entropy" not in jaxnn.__all__  # functions belong to jaxnn.functional
     with pytest.raises(AttributeError, match="has no attribute 'cross_entropy'"):
         nn.cross_entropy  # noqa: B018
+
+
+def test_every_package_is_installed():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {
+        ".".join(("jaxnn", *path.parent.relative_to(ROOT / "jaxnn").parts))
+        for path in (ROOT / "jaxnn").rglob("__init__.py")
+    }
+    on_disk |= {
+        ".".join(("jaxnn.compat", *path.parent.relative_to(ROOT / "compat").parts))
+        for path in (ROOT / "compat").rglob("__init__.py")
+    }
+    assert set(config["packages"]) == on_disk
