@@ -8,6 +8,8 @@ Suites:
     convert: VGG16-sized .pth -> jaxnn checkpoint -> .pth with ``jaxnn-compat convert``,
              each in a subprocess: seconds and peak RSS.
     flags:   XLA:CPU flag variants, each in a subprocess (flags are read when jax starts).
+    export:  onnxruntime inference of exported LeNet / ResNet-18 beside jaxnn eval and torch
+             eval (benchmarks/export.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from benchmarks.harness import Contender, measure, ratio
 
-SUITES = ("train", "loader", "convert", "flags")
+SUITES = ("train", "loader", "convert", "flags", "export")
 DEFAULT_SUITES = ("train", "loader", "convert")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
@@ -747,6 +749,11 @@ def main(argv: list[str] | None = None) -> int:
     if "flags" in suites:
         results["flags"] = flags_suite(repeats)
         tables.append("## XLA:CPU flags\n\n" + flags_table(results["flags"]))
+    if "export" in suites:
+        from benchmarks.export import export_suite, export_table
+
+        results["export"] = export_suite(repeats)
+        tables.append("## ONNX inference (examples/s)\n\n" + export_table(results["export"]))
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))

@@ -9,6 +9,7 @@ Subcommands (``jaxnn-compat SUBCOMMAND --help`` shows each one's options and an 
 * ``verify SRC --model NAME``: load the weights into the jaxnn model and its PyTorch twin,
   run both on the same seeded inputs and print the per-layer parity report.
 * ``inspect FILE``: keys, shapes, dtypes and parameter counts of any of those files.
+* ``export SRC OUT.onnx --model NAME``: the weights in SRC as a verified ONNX file.
 
 Exit codes: 0 ok, 1 parity failed, 2 bad input (one line on stderr prefixed
 ``jaxnn-compat: error:``; a state_dict that does not fit lists every bad key after it).
@@ -147,6 +148,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from jaxnn.compat.exporting import export_onnx
+
+    _progress(Path(args.src), "reading")
+    path, shape = export_onnx(
+        args.src,
+        args.dst,
+        model=args.model,
+        model_kwargs=_model_kwargs(args.model_kwargs),
+        input_shape=args.input_shape,
+        opset=args.opset,
+        force=args.force,
+        log=print,
+    )
+    size = path.stat().st_size / 2**20
+    print(
+        f"wrote {args.dst} ({size:.1f} MB; input {shape} with a dynamic batch axis; "
+        f"checked in onnxruntime at two batch sizes)"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------------------
 # the command line
 
@@ -257,6 +280,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser(
+        "export",
+        parents=[common, model],
+        formatter_class=raw,
+        help="export to ONNX, verified in onnxruntime",
+        description="Load SRC's weights (a jaxnn checkpoint or .pth/.pt/.safetensors) into "
+        "the jaxnn model and write it as an ONNX file with a dynamic batch axis. The file is "
+        "run in onnxruntime at two batch sizes and compared with jaxnn before it is put in "
+        "place.",
+        epilog="example:\n  jaxnn-compat export lenet_ckpt lenet.onnx --model LeNet",
+    )
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="OUT.onnx")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        required=True,
+        help="a jaxnn.models class name or module.path:ClassName",
+    )
+    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset version (default 18)")
+    p.add_argument("--force", action="store_true", help="replace an existing OUT.onnx")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

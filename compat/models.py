@@ -8,11 +8,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from jaxnn import state_dict as sd
 from jaxnn._tree import plain
 from jaxnn.compat.files import ConversionError
 
-__all__ = ["build_model", "build_torch_model", "example_input", "template"]
+__all__ = ["build_model", "build_torch_model", "example_batch", "example_input", "template"]
 
 
 def _resolve_class(spec: str, module: Any, what: str) -> type:
@@ -81,6 +83,15 @@ def example_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:
     if shape is None:
         return spec
     return jax.ShapeDtypeStruct(tuple(shape), spec.dtype if spec is not None else jnp.float32)
+
+
+def example_batch(spec: Any, seed: int = 0) -> np.ndarray:
+    """Seeded inputs of ``spec``'s shape and dtype: N(0, 1) floats, or integers in
+    [0, 2) (valid token ids and class indices for any vocabulary)."""
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(np.dtype(spec.dtype), np.integer):
+        return rng.integers(0, 2, spec.shape).astype(spec.dtype)
+    return rng.standard_normal(spec.shape).astype(spec.dtype)
 
 
 def template(model: Any, input_spec: Any) -> dict[str, Any]:

@@ -38,9 +38,15 @@ from jaxnn.compat.files import (
     tensors_equal,
     write_state_dict,
 )
-from jaxnn.compat.models import build_model, build_torch_model, example_input, template
+from jaxnn.compat.models import (
+    build_model,
+    build_torch_model,
+    example_batch,
+    example_input,
+    template,
+)
 
-__all__ = ["GROUP_BYTES", "convert", "load_variables", "verify"]
+__all__ = ["GROUP_BYTES", "check_destination", "convert", "load_variables", "verify"]
 
 Log = Callable[[str], None]
 
@@ -320,7 +326,7 @@ def _checkpoint_to_torch(
 # ----------------------------------------------------------------------------- public
 
 
-def _check_destination(dst: Path, force: bool) -> None:
+def check_destination(dst: Path, force: bool) -> None:
     if dst.exists() and not force:
         raise ConversionError(f"{dst} already exists; pass --force to replace it")
     parent = dst.absolute().parent
@@ -379,7 +385,7 @@ def convert(
         )
     if not from_jaxnn and model is None:
         raise ConversionError("--model is required to convert a PyTorch file")
-    _check_destination(dst, force)
+    check_destination(dst, force)
     kwargs = dict(model_kwargs or {})
     tmp = sibling(dst.absolute(), "tmp")
     try:
@@ -444,7 +450,7 @@ def verify(
     spec = example_input(jax_model, input_shape)
     variables = load_variables(src, jax_model, template(jax_model, spec), log)
     twin = build_torch_model(torch_model or type(jax_model).__name__, kwargs)
-    x = np.random.default_rng(seed).standard_normal(spec.shape).astype(spec.dtype)
+    x = example_batch(spec, seed)
     reports = []
     for train in [False, True] if "batch_stats" in variables else [False]:
         try:

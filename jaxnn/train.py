@@ -43,6 +43,7 @@ import optax
 
 from jaxnn.metrics import Metrics, host_metrics, init_metrics, summarize, update_metrics
 from jaxnn.parallel import DataParallel
+from jaxnn.tensorboard import SummaryWriter
 
 __all__ = [
     "DataParallel",
@@ -474,13 +475,3 @@ def fit(
     if checkpoints is not None:
         checkpoints.wait()
     return state, history
-
-
-def SummaryWriter(logdir: str) -> Any:
-    """TensorBoard scalars without TensorFlow: ``tensorboardX.SummaryWriter``, the
-    counterpart of ``torch.utils.tensorboard.SummaryWriter``."""
-    try:
-        from tensorboardX import SummaryWriter as Writer
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("TensorBoard logging needs tensorboardX: pip install tensorboardX") from e
-    return Writer(logdir)

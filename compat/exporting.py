@@ -1,0 +1,53 @@
+"""``jaxnn-compat export``: a jaxnn checkpoint or PyTorch weight file to a verified ONNX
+file, through :func:`jaxnn.onnx.export`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jaxnn.compat.files import ConversionError
+from jaxnn.compat.models import build_model, example_batch, example_input, template
+from jaxnn.compat.pipeline import check_destination, load_variables
+
+__all__ = ["export_onnx"]
+
+
+def export_onnx(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    model: str,
+    model_kwargs: Mapping[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    opset: int | None = None,
+    force: bool = False,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Path, tuple[int, ...]]:
+    """Export the weights in ``src`` as the ONNX model of ``model`` (dynamic batch axis),
+    checked in onnxruntime at two batch sizes on seeded inputs; returns the written path
+    and the example input shape.
+
+    Raises:
+        ConversionError: bad input, or a model that cannot be exported (the message names
+            the layer and the JAX primitive); nothing is left at ``dst``.
+    """
+    from jaxnn import onnx as jaxnn_onnx
+
+    dst = Path(dst)
+    if dst.suffix != ".onnx":
+        raise ConversionError(f"{dst}: an ONNX file name ends in .onnx")
+    check_destination(dst, force)
+    jax_model = build_model(model, model_kwargs)
+    spec = example_input(jax_model, input_shape)
+    variables = load_variables(src, jax_model, template(jax_model, spec), log or (lambda m: None))
+    try:
+        path = jaxnn_onnx.export(
+            jax_model, variables, example_batch(spec, seed), dst, opset_version=opset
+        )
+    except (jaxnn_onnx.ExportError, ValueError) as e:
+        raise ConversionError(str(e)) from e
+    return path, tuple(spec.shape)

@@ -1,0 +1,306 @@
+"""jaxnn models to ONNX: trace the eval-mode forward pass to a jaxpr with a symbolic batch
+axis, lower each equation through :data:`jaxnn.onnx.lower.RULES`, check the model, and
+compare onnxruntime's outputs with jaxnn's before the file is put in place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import onnx
+from jax import export as jax_export
+from jax.extend import core as jcore
+from onnx import helper
+
+from jaxnn._files import commit, remove, sibling
+from jaxnn.onnx.common import BATCH, ExportError
+from jaxnn.onnx.graph import Graph, Tensor, is_static
+from jaxnn.onnx.lower import RULES, Value
+
+__all__ = ["DEFAULT_OPSET", "build", "check_with_onnxruntime", "export"]
+
+DEFAULT_OPSET = 18
+# float32 tolerance of the onnxruntime check: max |onnx - jaxnn| <= ATOL + RTOL * max |jaxnn|
+ATOL, RTOL = 1e-4, 1e-4
+
+# primitives whose body is another jaxpr: inlined, so their equations are lowered one by one
+_INLINE = {
+    "jit": "jaxpr",
+    "pjit": "jaxpr",
+    "closed_call": "call_jaxpr",
+    "core_call": "call_jaxpr",
+    "custom_jvp_call": "call_jaxpr",
+    "custom_vjp_call": "call_jaxpr",
+    "custom_vjp_call_jaxpr": "fun_jaxpr",
+    "checkpoint": "jaxpr",
+    "remat": "jaxpr",
+}
+
+
+def _layer(outer: str | None, name_stack: Any) -> str:
+    """The torch path of the layer an equation belongs to: Flax's scope names joined by
+    dots. At the top (``outer`` None) the first name is the model's own class name."""
+    inner = [p for p in str(name_stack).split("/") if p and "(" not in p]
+    if outer is None:
+        return ".".join(inner[1:])
+    return ".".join([p for p in outer.split(".") if p] + inner)
+
+
+def _constant(v: Any) -> np.ndarray:
+    return np.asarray(v.val, dtype=v.aval.dtype)
+
+
+def _fold(eqn: Any, args: list[np.ndarray]) -> list[np.ndarray] | None:
+    """The equation evaluated now, when every input is known and every output has a
+    static shape (weights transposed, masks built, tables sliced: done once, stored)."""
+    if not all(is_static(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape")):
+        return None
+    out = eqn.primitive.bind(*[jnp.asarray(a) for a in args], **eqn.params)
+    out = out if eqn.primitive.multiple_results else [out]
+    return [np.asarray(o) for o in out]
+
+
+def lower_jaxpr(
+    g: Graph, jaxpr: Any, consts: Sequence[Any], args: Sequence[Value], scope: str | None
+) -> list[Value]:
+    """Emit ``jaxpr`` into ``g``; returns its output values. ``scope`` is the layer path
+    of the equation that holds ``jaxpr`` (None for the model's own jaxpr)."""
+    env: dict[Any, Value] = {}
+
+    def read(v: Any) -> Value:
+        return _constant(v) if isinstance(v, jcore.Literal) else env[v]
+
+    for v, c in zip(jaxpr.constvars, consts):
+        env[v] = np.asarray(c)
+    for v, a in zip(jaxpr.invars, args):
+        env[v] = a
+    for eqn in jaxpr.eqns:
+        ins = [read(v) for v in eqn.invars]
+        name = eqn.primitive.name
+        where = _layer(scope, eqn.source_info.name_stack)
+        if name in _INLINE:
+            sub = eqn.params[_INLINE[name]]
+            inner = getattr(sub, "jaxpr", sub)
+            outs = lower_jaxpr(g, inner, getattr(sub, "consts", ()), ins, where)
+        elif name == "scan":
+            outs = _unroll_scan(g, eqn, ins, where)
+        else:
+            outs = None
+            if all(isinstance(a, np.ndarray) for a in ins):
+                outs = _fold(eqn, ins)
+            if outs is None:
+                rule = RULES.get(name)
+                layer = f"layer '{where}'" if where else "the model's own forward"
+                if rule is None:
+                    raise ExportError(
+                        f"ONNX export: {layer} uses the JAX primitive '{name}', which "
+                        f"jaxnn.onnx cannot lower"
+                    )
+                g.scope = where
+                try:
+                    outs = rule(g, eqn, ins)
+                except ExportError as e:
+                    raise ExportError(f"ONNX export: {layer}, primitive '{name}': {e}") from e
+        for v, out in zip(eqn.outvars, outs):
+            env[v] = out
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _unroll_scan(g: Graph, eqn: Any, ins: list[Value], scope: str) -> list[Value]:
+    """``lax.scan`` with a static length, unrolled: the body once per step."""
+    p = eqn.params
+    length, body = p["length"], p["jaxpr"]
+    if not isinstance(length, (int, np.integer)):
+        raise ExportError(f"ONNX export: layer '{scope}': a scan of symbolic length {length}")
+    consts, carry, xs = (
+        ins[: p["num_consts"]],
+        ins[p["num_consts"] : p["num_consts"] + p["num_carry"]],
+        ins[p["num_consts"] + p["num_carry"] :],
+    )
+    steps = range(length - 1, -1, -1) if p["reverse"] else range(length)
+    ys: list[list[Value]] = []
+    for t in steps:
+        step_xs = [_index0(g, x, t) for x in xs]
+        outs = lower_jaxpr(g, body.jaxpr, body.consts, [*consts, *carry, *step_xs], scope)
+        carry, y = outs[: p["num_carry"]], outs[p["num_carry"] :]
+        ys.append(y)
+    if p["reverse"]:
+        ys.reverse()
+    stacked = []
+    for i, v in enumerate(eqn.outvars[p["num_carry"] :]):
+        parts = [y[i] for y in ys]
+        if all(isinstance(part, np.ndarray) for part in parts):
+            stacked.append(np.stack(parts))
+            continue
+        names = [
+            g.node1("Unsqueeze", [g.name(part), g.const(np.array([0], np.int64))]) for part in parts
+        ]
+        stacked.append(Tensor(g.node1("Concat", names, axis=0), tuple(v.aval.shape), v.aval.dtype))
+    return [*carry, *stacked]
+
+
+def _index0(g: Graph, x: Value, t: int) -> Value:
+    if isinstance(x, np.ndarray):
+        return x[t]
+    index = g.const(np.array(t, np.int64), "step")
+    return Tensor(g.node1("Gather", [x.name, index], axis=0), x.shape[1:], x.dtype)
+
+
+def _specs(args: Sequence[Any], dynamic_batch: bool) -> list[jax.ShapeDtypeStruct]:
+    (batch,) = jax_export.symbolic_shape(BATCH)
+    specs = []
+    for a in args:
+        shape = tuple(np.shape(a))
+        if dynamic_batch:
+            if not shape:
+                raise ExportError("dynamic_batch=True needs every input to have a batch axis")
+            shape = (batch, *shape[1:])
+        specs.append(jax.ShapeDtypeStruct(shape, np.asarray(a).dtype))
+    return specs
+
+
+def _names(given: Sequence[str] | None, n: int, stem: str) -> list[str]:
+    if given is None:
+        return [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
+    if len(given) != n:
+        raise ValueError(f"{stem}_names has {len(given)} names for {n} {stem}s")
+    return list(given)
+
+
+def build(
+    model: Any,
+    variables: Any,
+    args: Sequence[Any],
+    *,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    opset_version: int = DEFAULT_OPSET,
+) -> onnx.ModelProto:
+    """The ONNX model of ``model.apply(variables, *args)`` (eval mode), in memory."""
+    specs = _specs(args, dynamic_batch)
+    closed, out_tree = jax.make_jaxpr(lambda *xs: model.apply(variables, *xs), return_shape=True)(
+        *specs
+    )
+    outputs_spec = jax.tree_util.tree_leaves(out_tree)
+    g = Graph()
+    in_names = _names(input_names, len(specs), "input")
+    values = []
+    for name, spec in zip(in_names, specs):
+        g.inputs.append(g.value_info(name, spec.shape, spec.dtype))
+        values.append(Tensor(name, spec.shape, np.dtype(spec.dtype)))
+        if dynamic_batch:
+            g.set_batch_source(name)
+    outs = lower_jaxpr(g, closed.jaxpr, closed.consts, values, None)
+    out_names = _names(output_names, len(outs), "output")
+    for name, out, spec in zip(out_names, outs, outputs_spec):
+        source = g.name(out, "constant_output")
+        g.nodes.append(helper.make_node("Identity", [source], [name], name=f"{name}.node"))
+        g.outputs.append(g.value_info(name, spec.shape, spec.dtype))
+    used = {name for node in g.nodes for name in node.input}
+    initializers = [t for t in g.initializers if t.name in used]
+    graph = helper.make_graph(
+        g.nodes, type(model).__name__, g.inputs, g.outputs, initializer=initializers
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset_version)], producer_name="jaxnn"
+    )
+    proto.ir_version = min(proto.ir_version, 10)  # what current onnxruntime releases read
+    return proto
+
+
+def _reference(model: Any, variables: Any, args: Sequence[Any]) -> list[np.ndarray]:
+    # variables as an argument, not closed over: XLA compiles slowly around large constants
+    out = jax.jit(model.apply)(variables, *[jnp.asarray(a) for a in args])
+    return [np.asarray(o) for o in jax.tree_util.tree_leaves(out)]
+
+
+def _grown(args: Sequence[Any]) -> list[np.ndarray]:
+    """The inputs with one more example (the first repeated): a second batch size."""
+    return [np.concatenate([np.asarray(a), np.asarray(a)[:1]]) for a in args]
+
+
+def check_with_onnxruntime(
+    path: str | os.PathLike,
+    model: Any,
+    variables: Any,
+    args: Sequence[Any],
+    *,
+    dynamic_batch: bool = True,
+) -> float:
+    """Run the ONNX file in onnxruntime on ``args`` (and, with a dynamic batch, on one more
+    example) and compare with jaxnn; returns the largest error. Raises ExportError above
+    ``ATOL + RTOL * max |jaxnn|`` for any output."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    worst = 0.0
+    for inputs in [list(args), _grown(args)] if dynamic_batch else [list(args)]:
+        got = session.run(None, {n: np.asarray(a) for n, a in zip(names, inputs)})
+        want = _reference(model, variables, inputs)
+        for i, (x, y) in enumerate(zip(got, want)):
+            if x.shape != y.shape:
+                raise ExportError(
+                    f"onnxruntime output {i} has shape {x.shape}, jaxnn's {y.shape} "
+                    f"(batch {len(inputs[0])})"
+                )
+            err = float(np.max(np.abs(x.astype(np.float64) - y), initial=0.0))
+            bound = ATOL + RTOL * float(np.max(np.abs(y), initial=0.0))
+            if not np.isfinite(err) or err > bound:
+                raise ExportError(
+                    f"onnxruntime output {i} differs from jaxnn's by {err:.3g} "
+                    f"(allowed {bound:.3g}, batch {len(inputs[0])})"
+                )
+            worst = max(worst, err)
+    return worst
+
+
+def export(
+    model: Any,
+    variables: Any,
+    args: Any,
+    f: str | os.PathLike,
+    *,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    opset_version: int | None = None,
+    verify: bool = True,
+) -> Path:
+    """Write ``model`` with ``variables`` as an ONNX file, ``torch.onnx.export``'s
+    counterpart (see :mod:`jaxnn.onnx`)."""
+    args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+    opset = DEFAULT_OPSET if opset_version is None else int(opset_version)
+    if not DEFAULT_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise ValueError(
+            f"opset_version must be between {DEFAULT_OPSET} and "
+            f"{onnx.defs.onnx_opset_version()} (the installed onnx), got {opset_version}"
+        )
+    proto = build(
+        model,
+        variables,
+        args,
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_batch=dynamic_batch,
+        opset_version=opset,
+    )
+    path = Path(f).absolute()
+    tmp = sibling(path, "tmp")
+    try:
+        if not verify:  # onnxruntime's load and run are the stronger check otherwise
+            onnx.checker.check_model(proto)
+        onnx.save_model(proto, str(tmp))
+        if verify:
+            check_with_onnxruntime(tmp, model, variables, args, dynamic_batch=dynamic_batch)
+        commit(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
+    return path
