@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxnn.compat.files import ConversionError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 PROG = "jaxnn-compat"
 LARGE_FILE_BYTES = 100 * 1024 * 1024
@@ -184,7 +184,8 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `jaxnn-compat` argument parser (the CLI reference is generated from it)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug",
@@ -303,12 +304,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, metavar="N", help="ONNX opset version (default 18)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.onnx")
     p.set_defaults(func=cmd_export)
+    parser.subcommands = dict(sub.choices)  # name -> parser, for the generated reference
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``jaxnn-compat`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    parser = _parser()
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse

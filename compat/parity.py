@@ -84,11 +84,13 @@ class ParityReport:
     Attributes:
         model: the jaxnn model's class name.
         train: whether the comparison ran in train mode.
-        atol, rtol: the tolerances used.
+        atol: the absolute tolerance used.
+        rtol: the relative tolerance used.
         output: the model output's comparison.
         rows: per-module comparisons in torch's execution order.
         stats: running statistics after the train step (empty in eval mode).
-        only_torch, only_jax: module paths called on one side only (not compared).
+        only_torch: module paths called by torch only (not compared).
+        only_jax: module paths called by jaxnn only (not compared).
     """
 
     model: str
@@ -276,8 +278,9 @@ def compare(
             statistics (``running_mean``, ``running_var``, ``num_batches_tracked``).
             Dropout masks cannot be equal across frameworks (different random number
             generators), so train mode requires a model without active Dropout (p=0).
-        atol, rtol: a tensor is ok when ``max|jaxnn - torch| <= atol + rtol * max|torch|``.
-            Defaults: 1e-5 and 1e-4.
+        atol: a tensor is ok when ``max|jaxnn - torch| <= atol + rtol * max|torch|``.
+            Default: 1e-5.
+        rtol: see ``atol``. Default: 1e-4.
         load_weights: load ``flax_to_torch(variables)`` into a copy of ``torch_model``
             first (strict). Default: False.
 

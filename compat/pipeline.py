@@ -437,10 +437,15 @@ def verify(
     return the :class:`~jaxnn.compat.parity.ParityReport` of each mode.
 
     Args:
-        src, model, model_kwargs, input_shape, log: as for :func:`convert`.
+        src: as for :func:`convert`.
+        model: as for :func:`convert`.
+        model_kwargs: as for :func:`convert`.
+        input_shape: as for :func:`convert`.
+        log: as for :func:`convert`.
         torch_model: the twin's name (default: the model's class name in
             ``jaxnn.compat.torch_models``) or ``module.path:ClassName``.
-        atol, rtol: a tensor passes when ``max|jaxnn - torch| <= atol + rtol * max|torch|``.
+        atol: a tensor passes when ``max|jaxnn - torch| <= atol + rtol * max|torch|``.
+        rtol: see ``atol``.
         seed: seed of the random input.
     """
     from jaxnn.compat.parity import compare

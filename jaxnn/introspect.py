@@ -270,8 +270,10 @@ def intermediates(
     into a dict would.
 
     Args:
-        model, variables: the model and its variables.
-        *args, **kwargs: the model's inputs.
+        model: the model.
+        variables: its variables.
+        *args: the model's positional inputs.
+        **kwargs: the model's keyword inputs.
         names: torch module paths, e.g. ``['conv1', 'layer1.0.bn2']``.
 
     Returns:

@@ -377,7 +377,9 @@ def fit(
     """Train for ``epochs`` epochs; returns the final state and one record per epoch.
 
     Args:
-        model, loss_fn, optimizer: as for :func:`make_train_step`.
+        model: as for :func:`make_train_step`.
+        loss_fn: as for :func:`make_train_step`.
+        optimizer: as for :func:`make_train_step`.
         state: the starting :class:`TrainState` (fresh, or restored for a resume).
         train_loader: iterable of (x, y) numpy batches; if it has ``set_epoch`` it is
             called with each epoch number, so a resumed run sees the same data order.

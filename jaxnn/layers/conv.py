@@ -32,8 +32,9 @@ class Conv2d(Module):
             must divide by it. Default: 1.
         bias: learn an additive bias. Default: True.
         padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'. Default: 'zeros'.
-        weight_init / bias_init: Flax initializers. Default: torch's
+        weight_init: Flax initializer of the kernel. Default: torch's
             U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels / groups * kH * kW.
+        bias_init: Flax initializer of the bias. Default: torch's, the same bound.
         dtype: computation dtype (None: promote input and parameters).
         param_dtype: parameter dtype. Default: float32.
         precision: XLA convolution precision (None: backend default).

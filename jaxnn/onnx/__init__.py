@@ -20,13 +20,14 @@ Differences from jaxnn that ONNX imposes: an embedding index out of range is an 
 onnxruntime (jaxnn returns NaN rows); ``round`` must round half to even.
 """
 
-import importlib
-from typing import Any
-
+try:
+    from jaxnn.onnx.exporter import DEFAULT_OPSET, build, check_with_onnxruntime, export
+except ModuleNotFoundError as e:  # the onnx extra is not installed
+    if e.name != "onnx":
+        raise
+    raise ImportError("jaxnn.onnx needs the onnx package: pip install 'jaxnn[onnx]'") from e
 from jaxnn.onnx.artifact import load_exported, save_exported
 from jaxnn.onnx.common import ExportError
-
-_NEEDS_ONNX = {"DEFAULT_OPSET", "build", "check_with_onnxruntime", "export"}
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -37,19 +38,3 @@ __all__ = [
     "load_exported",
     "save_exported",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # the ONNX exporter needs the onnx package (the `onnx` extra); the jax.export artifact
-    # does not, so it is importable without it
-    if name not in _NEEDS_ONNX:
-        raise AttributeError(f"module 'jaxnn.onnx' has no attribute {name!r}")
-    try:
-        exporter = importlib.import_module("jaxnn.onnx.exporter")
-    except ModuleNotFoundError as e:
-        if e.name not in ("onnx", "onnxruntime"):
-            raise
-        raise ImportError(
-            f"jaxnn.onnx.{name} needs the {e.name} package: pip install 'jaxnn[onnx]'"
-        ) from e
-    return getattr(exporter, name)

@@ -33,7 +33,8 @@ def save_exported(
     computes (bit for bit on this machine).
 
     Args:
-        model, variables: the model and its variables (baked into the artifact).
+        model: the model.
+        variables: its variables (baked into the artifact).
         args: an example input, or a tuple of them (shapes and dtypes are what counts).
         f: the file to write.
         dynamic_batch: leave axis 0 of every input symbolic, so any batch size runs.

@@ -1,0 +1,71 @@
+"""The documentation site: it builds in strict mode (a broken reference or a missing page
+fails), and every module with public names has a reference page that lists them."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _documented_modules() -> set[str]:
+    pattern = re.compile(r"^<!-- api: ([\w.]+)", re.M)
+    return {m for page in DOCS.rglob("*.md") for m in pattern.findall(page.read_text())}
+
+
+def test_every_public_module_has_a_reference_page():
+    from jaxnn import layers
+
+    wanted = {family.__name__ for family in layers.FAMILIES} | {
+        "jaxnn.losses",
+        "jaxnn.functional",
+        "jaxnn.init",
+        "jaxnn.optim",
+        "jaxnn.lr_scheduler",
+        "jaxnn.models",
+        "jaxnn.train",
+        "jaxnn.metrics",
+        "jaxnn.parallel",
+        "jaxnn.tensorboard",
+        "jaxnn.data",
+        "jaxnn.checkpoint",
+        "jaxnn.state_dict",
+        "jaxnn.introspect",
+        "jaxnn.onnx",
+        "jaxnn.compat",
+    }
+    wanted |= {
+        f"jaxnn.compat.{path.stem}"
+        for path in (ROOT / "compat").glob("*.py")
+        if not path.stem.startswith("_") and path.stem not in ("cli", "torch_models")
+    }
+    assert wanted - _documented_modules() == set()
+    for module in _documented_modules():
+        assert importlib.import_module(module).__all__, module
+
+
+@pytest.mark.slow
+def test_site_builds_in_strict_mode(tmp_path):
+    link = ROOT / "jaxnn" / "compat"
+    linked_before = link.is_symlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert link.is_symlink() == linked_before  # the build's link to compat/ is gone again
+    reference = (tmp_path / "api" / "convolution" / "index.html").read_text()
+    assert 'id="jaxnn.layers.conv.Conv2d"' in reference
+    cli = (tmp_path / "cli" / "index.html").read_text()
+    assert "jaxnn-compat export" in cli and "--model-kwargs" in cli
