@@ -17,55 +17,76 @@ from jaxnn.compat.files import ConversionError
 __all__ = ["build_model", "build_torch_model", "example_batch", "example_input", "template"]
 
 
-def _resolve_class(spec: str, module: Any, what: str) -> type:
-    """A class from ``module`` by name, or from ``package.module:ClassName``."""
-    if ":" in spec:
-        module_name, _, class_name = spec.partition(":")
-        try:
-            mod = importlib.import_module(module_name)
-        except Exception as e:  # ImportError, or the module failing as it imports
-            raise ConversionError(f"cannot import {module_name!r} for {what} {spec!r}: {e}") from e
-        cls = getattr(mod, class_name, None)
-        if cls is None:
-            raise ConversionError(f"module {module_name!r} has no {class_name!r} ({what} {spec!r})")
-        return cls
-    names = [n for n in getattr(module, "__all__", ()) if isinstance(getattr(module, n), type)]
-    if spec not in names:
-        raise ConversionError(
-            f"unknown {what} {spec!r}; known: {', '.join(sorted(names))}, "
-            f"or module.path:ClassName for your own"
-        )
-    return getattr(module, spec)
-
-
-def _build(cls: type, kwargs: Mapping[str, Any], spec: str) -> Any:
+def _import(spec: str, what: str) -> Any:
+    """``package.module:Name`` -> the object."""
+    module_name, _, name = spec.partition(":")
     try:
-        return cls(**kwargs)
-    except TypeError as e:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # ImportError, or the module failing as it imports
+        raise ConversionError(f"cannot import {module_name!r} for {what} {spec!r}: {e}") from e
+    found = getattr(module, name, None)
+    if found is None:
+        raise ConversionError(f"module {module_name!r} has no {name!r} ({what} {spec!r})")
+    return found
+
+
+def _build(builder: Any, kwargs: Mapping[str, Any], spec: str) -> Any:
+    try:
+        return builder(**kwargs)
+    except (TypeError, ValueError) as e:
         raise ConversionError(
-            f"cannot build {spec} with --model-kwargs {json.dumps(kwargs)}: {e}"
+            f"cannot build {spec} with --model-kwargs {json.dumps(dict(kwargs))}: {e}"
         ) from e
 
 
 def build_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
-    """The jaxnn model ``spec`` (a ``jaxnn.models`` name or ``module.path:ClassName``)
-    built with ``kwargs``."""
+    """The jaxnn model ``spec`` built with ``kwargs``: a name of
+    ``jaxnn.models.list_models()`` (a class such as ``LeNet`` or one of torchvision's
+    builder names such as ``resnet50``), or ``module.path:Name`` for your own."""
     from flax import linen
 
     import jaxnn.models
 
-    cls = _resolve_class(spec, jaxnn.models, "model")
-    if not (isinstance(cls, type) and issubclass(cls, linen.Module)):
+    if ":" in spec:
+        builder = _import(spec, "model")
+    elif spec in jaxnn.models.list_models():
+        builder = getattr(jaxnn.models, spec)
+    else:
+        raise ConversionError(
+            f"unknown model {spec!r}; known: {', '.join(jaxnn.models.list_models())}, "
+            f"or module.path:ClassName for your own"
+        )
+    model = _build(builder, dict(kwargs or {}), spec)
+    if not isinstance(model, linen.Module):
         raise ConversionError(f"{spec!r} is not a Flax linen / jaxnn Module")
-    return _build(cls, dict(kwargs or {}), spec)
+    return model
 
 
 def build_torch_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
-    """The PyTorch twin ``spec`` (a ``jaxnn.compat.torch_models`` name or
-    ``module.path:ClassName``) built with ``kwargs``."""
+    """The PyTorch twin ``spec`` built with ``kwargs``: a class of
+    ``jaxnn.compat.torch_models``, else one of torchvision's model builders (its own
+    code, :mod:`jaxnn.compat.torchvision_models`), or ``module.path:Name``."""
     import jaxnn.compat.torch_models as torch_models
 
-    return _build(_resolve_class(spec, torch_models, "torch model"), dict(kwargs or {}), spec)
+    if ":" in spec:
+        return _build(_import(spec, "torch model"), dict(kwargs or {}), spec)
+    if spec in torch_models.__all__:
+        return _build(getattr(torch_models, spec), dict(kwargs or {}), spec)
+    from jaxnn.compat import torchvision_models
+
+    try:
+        tv = torchvision_models.models()
+    except ModuleNotFoundError as e:
+        raise ConversionError(
+            f"no torch twin {spec!r} in jaxnn.compat.torch_models, and torchvision (for "
+            f"its model builders) is not installed"
+        ) from e
+    if spec not in tv.list_models():
+        raise ConversionError(
+            f"unknown torch model {spec!r}; known: {', '.join(sorted(torch_models.__all__))}, "
+            f"torchvision's builders, or module.path:ClassName for your own"
+        )
+    return _build(lambda **kw: tv.get_model(spec, **kw), dict(kwargs or {}), spec)
 
 
 def example_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:

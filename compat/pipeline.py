@@ -442,8 +442,10 @@ def verify(
         model_kwargs: as for :func:`convert`.
         input_shape: as for :func:`convert`.
         log: as for :func:`convert`.
-        torch_model: the twin's name (default: the model's class name in
-            ``jaxnn.compat.torch_models``) or ``module.path:ClassName``.
+        torch_model: the twin: a class of ``jaxnn.compat.torch_models``, one of
+            torchvision's builder names, or ``module.path:ClassName``. Default: the name
+            given as ``model`` (``LeNet``'s twin, torchvision's ``resnet50``; for
+            ``module.path:Net``, ``Net``).
         atol: a tensor passes when ``max|jaxnn - torch| <= atol + rtol * max|torch|``.
         rtol: see ``atol``.
         seed: seed of the random input.
@@ -454,7 +456,8 @@ def verify(
     jax_model = build_model(model, kwargs)
     spec = example_input(jax_model, input_shape)
     variables = load_variables(src, jax_model, template(jax_model, spec), log)
-    twin = build_torch_model(torch_model or type(jax_model).__name__, kwargs)
+    twin_name = torch_model or model.rpartition(":")[2]  # module.path:Net's twin is Net
+    twin = build_torch_model(twin_name, kwargs)
     x = example_batch(spec, seed)
     reports = []
     for train in [False, True] if "batch_stats" in variables else [False]:
@@ -469,7 +472,7 @@ def verify(
             raise ConversionError(str(e)) from e
         except RuntimeError as e:  # torch's load_state_dict on a twin that does not fit
             raise ConversionError(
-                f"the torch model {torch_model or model} does not fit: {e}"
+                f"the torch model {twin_name} does not fit: {e}"
             ) from e
         reports.append(report)
     return reports

@@ -31,6 +31,8 @@ class _BatchNorm(Module):
     bias: bool = True
     dtype: Any = None
     param_dtype: Any = jnp.float32
+    weight_init: Any = None
+    bias_init: Any = None
 
     _ranks: ClassVar[tuple[int, ...]] = ()
     _shapes: ClassVar[str] = ""
@@ -45,9 +47,11 @@ class _BatchNorm(Module):
             )
         scale = bias = None
         if self.affine:
-            scale = self.param("scale", linen.initializers.ones, (c,), self.param_dtype)
+            scale_init = self.weight_init or linen.initializers.ones
+            scale = self.param("scale", scale_init, (c,), self.param_dtype)
             if self.bias:
-                bias = self.param("bias", linen.initializers.zeros, (c,), self.param_dtype)
+                bias_init = self.bias_init or linen.initializers.zeros
+                bias = self.param("bias", bias_init, (c,), self.param_dtype)
         if not self.track_running_stats:
             y, _, _ = norm.batch_norm(
                 input, None, None, scale, bias, use_batch_stats=True, eps=self.eps, who=self._who()
@@ -102,6 +106,8 @@ class BatchNorm1d(_BatchNorm):
             running variance is the unbiased one, as torch. Default: True.
         dtype: output dtype (None: the input's). Statistics are float32 or wider.
         param_dtype: dtype of ``scale``/``bias``. Default: float32.
+        weight_init: Flax initializer of ``scale`` (torch's ``weight``). Default: ones.
+        bias_init: Flax initializer of ``bias``. Default: zeros.
 
     Shape:
         (N, C) or (N, C, L) -> same shape.

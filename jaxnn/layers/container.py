@@ -30,6 +30,19 @@ class _Container(Module):
     # children keep the names given to them here when adopted
     preserve_adopted_names = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Flax makes every subclass a dataclass, which writes a field-by-field __init__
+        # for a subclass that has none of its own (torch code subclasses these containers:
+        # class DenseBlock(nn.ModuleDict) adding only forward). Such a subclass is built
+        # as its base is, so it keeps its base's __init__.
+        inherited = "__init__" not in cls.__dict__
+        super().__init_subclass__(**kwargs)
+        if inherited:
+            for base in cls.__mro__[1:]:
+                if issubclass(base, _Container) and "__init__" in base.__dict__:
+                    cls.__init__ = base.__dict__["__init__"]
+                    break
+
     def __init__(
         self,
         named: Iterable[tuple[str, Any]] = (),

@@ -2,48 +2,64 @@
 ResNet-18 and VGG16), so ``jaxnn.compat.torch_to_flax`` / ``flax_to_torch`` move their
 weights to and from the plain-PyTorch twins in ``jaxnn.compat.torch_models``.
 
-Every model has ``example_input(batch_size=1)``, the shape and dtype of an input batch,
-and is found by name with :func:`get_model` / :func:`list_models`, as in torchvision.
+torchvision's classification models are here too, under torchvision's builder names
+(``resnet50()``, ``vgg16_bn(num_classes=10)``, ...) with its arguments, module names and
+initialisation, so torchvision state_dicts load as they are (tested against torchvision's
+own code). Every model has ``example_input(batch_size=1)``, the shape and dtype of an
+input batch, and is found by name with :func:`get_model` / :func:`list_models`, as in
+torchvision.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from flax import linen
 
-from jaxnn.models.cifar10 import CIFAR10Net
-from jaxnn.models.heads import Classifier, Regressor
-from jaxnn.models.lenet import LeNet, SimpleCNN
-from jaxnn.models.mlp import NeuralNetwork
-from jaxnn.models.resnet import BasicBlock, ResidualBlock, ResNet18, ResNetCIFAR
-from jaxnn.models.vgg import VGG16
+from jaxnn.models import builders
+from jaxnn.models.alexnet import *  # noqa: F403
+from jaxnn.models.cifar10 import *  # noqa: F403
+from jaxnn.models.densenet import *  # noqa: F403
+from jaxnn.models.heads import *  # noqa: F403
+from jaxnn.models.lenet import *  # noqa: F403
+from jaxnn.models.mlp import *  # noqa: F403
+from jaxnn.models.residual import *  # noqa: F403
+from jaxnn.models.resnet import *  # noqa: F403
+from jaxnn.models.shufflenet import *  # noqa: F403
+from jaxnn.models.squeezenet import *  # noqa: F403
+from jaxnn.models.vgg import *  # noqa: F403
+
+# one file per model family; each lists its public names (classes and torchvision's
+# builder names) in its __all__
+FAMILIES = tuple(
+    importlib.import_module(f"jaxnn.models.{family}")
+    for family in (
+        "alexnet",
+        "cifar10",
+        "densenet",
+        "heads",
+        "lenet",
+        "mlp",
+        "residual",
+        "resnet",
+        "shufflenet",
+        "squeezenet",
+        "vgg",
+    )
+)
 
 __all__ = [
-    "VGG16",
-    "BasicBlock",
-    "CIFAR10Net",
-    "Classifier",
-    "LeNet",
-    "NeuralNetwork",
-    "Regressor",
-    "ResNet18",
-    "ResNetCIFAR",
-    "ResidualBlock",
-    "SimpleCNN",
+    *sorted(name for family in FAMILIES for name in family.__all__),
     "get_model",
     "list_models",
 ]
 
 
-def _registry() -> dict[str, Any]:
-    """Model name -> builder (a class or a function returning a module)."""
-    return {name: globals()[name] for name in __all__ if name not in ("get_model", "list_models")}
-
-
 def list_models() -> list[str]:
-    """The names :func:`get_model` accepts, sorted (torchvision's ``list_models``)."""
-    return sorted(_registry())
+    """The names :func:`get_model` accepts, sorted (torchvision's ``list_models``): the
+    documents' model classes and torchvision's builder names."""
+    return sorted(builders.MODELS)
 
 
 def get_model(name: str, **kwargs: Any) -> linen.Module:
@@ -54,7 +70,6 @@ def get_model(name: str, **kwargs: Any) -> linen.Module:
         ValueError: an unknown name (the message lists the known ones).
         TypeError: arguments the model does not take.
     """
-    builders = _registry()
-    if name not in builders:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(builders))}")
-    return builders[name](**kwargs)
+    if name not in builders.MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    return builders.MODELS[name](**kwargs)

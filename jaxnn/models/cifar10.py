@@ -7,10 +7,12 @@ import jax.numpy as jnp
 from flax.linen import nowrap
 
 from jaxnn.layers import Conv2d, Flatten, Linear, MaxPool2d, Module, Sequential
+from jaxnn.models.builders import register_model
 
 __all__ = ["CIFAR10Net"]
 
 
+@register_model
 class CIFAR10Net(Module):
     """conv5x5/32 - pool - conv5x5/32 - pool - conv5x5/64 - pool - flatten - fc 1024->64->10.
 

@@ -8,10 +8,12 @@ from flax.linen import nowrap
 
 from jaxnn import functional as F
 from jaxnn.layers import Linear, Module
+from jaxnn.models.builders import register_model
 
 __all__ = ["Classifier", "Regressor"]
 
 
+@register_model
 class Classifier(Module):
     """A linear layer followed by softmax over the classes: class probabilities.
 
@@ -41,6 +43,7 @@ class Classifier(Module):
         return jax.ShapeDtypeStruct((batch_size, self.num_inputs), jnp.float32)
 
 
+@register_model
 class Regressor(Module):
     """A linear layer with no activation: raw regression outputs.
 

@@ -8,10 +8,12 @@ from flax.linen import nowrap
 
 from jaxnn import functional as F
 from jaxnn.layers import Conv2d, Linear, MaxPool2d, Module
+from jaxnn.models.builders import register_model
 
 __all__ = ["LeNet", "SimpleCNN"]
 
 
+@register_model
 class SimpleCNN(Module):
     """conv(1->6, 5) - pool - conv(6->16, 5) - pool - fc 400->120->84->10, ReLU between.
 
@@ -42,6 +44,7 @@ class SimpleCNN(Module):
         return jax.ShapeDtypeStruct((batch_size, self.in_channels, 32, 32), jnp.float32)
 
 
+@register_model
 class LeNet(SimpleCNN):
     """LeNet-5 on 3-channel 32x32 images: SimpleCNN with conv1 = Conv2d(3, 6, 5).
 

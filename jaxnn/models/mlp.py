@@ -7,10 +7,12 @@ import jax.numpy as jnp
 from flax.linen import nowrap
 
 from jaxnn.layers import Flatten, Linear, Module, ReLU, Sequential
+from jaxnn.models.builders import register_model
 
 __all__ = ["NeuralNetwork"]
 
 
+@register_model
 class NeuralNetwork(Module):
     """Flatten a 28x28 image, then Linear 784->512->512->10 with ReLU after each.
 
