@@ -55,11 +55,42 @@ def _constant(v: Any) -> np.ndarray:
     return np.asarray(v.val, dtype=v.aval.dtype)
 
 
+def _broadcast(x: np.ndarray, p: dict) -> np.ndarray:
+    shape, dims = p["shape"], p["broadcast_dimensions"]
+    expanded = np.expand_dims(x, [i for i in range(len(shape)) if i not in dims])
+    return np.broadcast_to(expanded, shape)
+
+
+# Folding in numpy, for the primitives that weights and masks mostly pass through: each
+# would otherwise be compiled by XLA once per shape (one BatchNorm's rsqrt(var + eps) per
+# layer width), which dominated exporting a DenseNet.
+_NUMPY = {
+    "add": lambda a, p: a[0] + a[1],
+    "sub": lambda a, p: a[0] - a[1],
+    "mul": lambda a, p: a[0] * a[1],
+    "div": lambda a, p: a[0] / a[1] if a[0].dtype.kind == "f" else np.trunc(a[0] / a[1]),
+    "max": lambda a, p: np.maximum(a[0], a[1]),
+    "min": lambda a, p: np.minimum(a[0], a[1]),
+    "neg": lambda a, p: -a[0],
+    "sqrt": lambda a, p: np.sqrt(a[0]),
+    "rsqrt": lambda a, p: 1 / np.sqrt(a[0]),
+    "reshape": lambda a, p: a[0].reshape(p["new_sizes"]),
+    "transpose": lambda a, p: np.transpose(a[0], p["permutation"]),
+    "broadcast_in_dim": lambda a, p: _broadcast(a[0], p),
+    "convert_element_type": lambda a, p: a[0].astype(p["new_dtype"]),
+    "squeeze": lambda a, p: np.squeeze(a[0], tuple(p["dimensions"])),
+}
+
+
 def _fold(eqn: Any, args: list[np.ndarray]) -> list[np.ndarray] | None:
     """The equation evaluated now, when every input is known and every output has a
     static shape (weights transposed, masks built, tables sliced: done once, stored)."""
     if not all(is_static(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape")):
         return None
+    numpy_rule = _NUMPY.get(eqn.primitive.name)
+    if numpy_rule is not None:
+        out = np.asarray(numpy_rule(args, eqn.params))
+        return [out.astype(eqn.outvars[0].aval.dtype, copy=False)]
     out = eqn.primitive.bind(*[jnp.asarray(a) for a in args], **eqn.params)
     out = out if eqn.primitive.multiple_results else [out]
     return [np.asarray(o) for o in out]

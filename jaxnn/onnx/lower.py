@@ -577,7 +577,26 @@ def _gather(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
         == tuple(range(len(indices.shape) - 1, len(indices.shape) - 2 + rank))
         and indices.shape[-1] == 1
     )
+    if not rows and isinstance(indices, np.ndarray) and indices.ndim == 1:
+        return [_gathered_slice(g, eqn, operand, indices, dn, sizes)]
     if not rows:
         raise ExportError(f"gather with dimension numbers {dn} is not supported (only row lookups)")
     idx = g.node1("Squeeze", [_n(g, indices), _axes(g, [len(indices.shape) - 1])])
     return [_out(g, eqn, g.node1("Gather", [_n(g, operand), idx], axis=0))]
+
+
+def _gathered_slice(g: Graph, eqn: Any, operand: Tensor, start: np.ndarray, dn, sizes) -> Value:
+    """A gather of one window at constant indices (how jnp indexing slices an array with a
+    symbolic dimension): a Slice, clamped as gather clamps it."""
+    if dn.collapsed_slice_dims or getattr(dn, "operand_batching_dims", ()):
+        raise ExportError(f"gather with dimension numbers {dn} is not supported")
+    rank = len(operand.shape)
+    begin = [0] * rank
+    for axis, value in zip(dn.start_index_map, start):
+        limit = operand.shape[axis] - sizes[axis]
+        if not isinstance(limit, (int, np.integer)):
+            raise ExportError("a gathered window along a symbolic axis is not supported")
+        begin[axis] = int(min(max(int(value), 0), limit))
+    end = [b + s for b, s in zip(begin, sizes)]
+    axes = _axes(g, range(rank))
+    return _out(g, eqn, g.node1("Slice", [_n(g, operand), g.shape(begin), g.shape(end), axes]))
