@@ -471,8 +471,6 @@ def verify(
                 continue
             raise ConversionError(str(e)) from e
         except RuntimeError as e:  # torch's load_state_dict on a twin that does not fit
-            raise ConversionError(
-                f"the torch model {twin_name} does not fit: {e}"
-            ) from e
+            raise ConversionError(f"the torch model {twin_name} does not fit: {e}") from e
         reports.append(report)
     return reports
