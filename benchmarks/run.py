@@ -8,6 +8,8 @@ Suites:
     convert: VGG16-sized .pth -> jaxnn checkpoint -> .pth with ``jaxnn-compat convert``,
              each in a subprocess: seconds and peak RSS.
     flags:   XLA:CPU flag variants, each in a subprocess (flags are read when jax starts).
+    integrity: VGG16-sized save, load and convert with jaxnn's integrity checks and
+             without them (:mod:`benchmarks.integrity`; ``--models`` picks another model).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from benchmarks.harness import Contender, measure, ratio
 
-SUITES = ("train", "loader", "convert", "flags")
+SUITES = ("train", "loader", "convert", "flags", "integrity")
 DEFAULT_SUITES = ("train", "loader", "convert")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
@@ -747,6 +749,12 @@ def main(argv: list[str] | None = None) -> int:
     if "flags" in suites:
         results["flags"] = flags_suite(repeats)
         tables.append("## XLA:CPU flags\n\n" + flags_table(results["flags"]))
+    if "integrity" in suites:
+        from benchmarks.integrity import integrity_suite, integrity_table
+
+        model = args.models.split(",")[0] if args.models else "VGG16"
+        results["integrity"] = integrity_suite(model, args.repeats or 3)
+        tables.append("## Integrity checks\n\n" + integrity_table(results["integrity"]))
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))
