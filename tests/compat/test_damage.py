@@ -9,8 +9,8 @@ damage cannot change a value (zip padding, a timestamp), in exit 0 with weights 
 identical to the undamaged conversion. Never exit 0 with other weights, never a file
 left behind. Cases (seed 17): 88 for the .pth, 56 for the .safetensors, 7 per file for
 each of two jaxnn checkpoints (the converter's uncompressed one and ``jaxnn.save``'s
-compressed one): 77 each with the 11 files this orbax writes (84 when its threads split
-the data into two files) -- 298 in all.
+compressed one): 77 each with the 11 files this orbax writes -- 298 in all (305 when
+orbax's threads happen to write the compressed checkpoint's data in two files).
 """
 
 from __future__ import annotations
