@@ -32,7 +32,6 @@ import numpy as np
 __all__ = [
     "CHUNK_BYTES",
     "SMALL_FILE_BYTES",
-    "array_crc32",
     "arrays_crc32",
     "check_inventory",
     "crc32_combine",
@@ -118,11 +117,6 @@ def arrays_crc32(arrays: Iterable[Any]) -> list[int]:
         return [zlib.crc32(_host_bytes(a)) for a in arrays]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         return [_crc32_pieces(_host_bytes(a), pool) for a in arrays]
-
-
-def array_crc32(array: Any) -> int:
-    """One array's CRC-32: ``zlib.crc32`` of its bytes in C order."""
-    return arrays_crc32([array])[0]
 
 
 # ----------------------------------------------------------------------------- array records
