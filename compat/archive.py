@@ -39,11 +39,14 @@ class Record:
 
 @dataclass(frozen=True)
 class ArchiveIndex:
-    """The tensor records of an archive by the offset of their data (``storages``), and
-    the archive's byte order record (None when it has none)."""
+    """The stored tensor records of an archive by the offset of their data
+    (``storages``), the archive's byte order record (None when it has none), and whether
+    some tensor record is compressed (re-zipped: torch never writes one so, and a memory-
+    mapped torch.load reads its compressed bytes as values)."""
 
     storages: dict[int, Record]
     byteorder: str | None
+    compressed: bool
 
 
 def _is_storage(name: str) -> bool:
@@ -72,7 +75,7 @@ def index(path: Path) -> ArchiveIndex:
     Raises:
         ValueError: a record fails its CRC-32 check, or the archive is unreadable.
     """
-    storages, byteorder = {}, None
+    storages, byteorder, compressed = {}, None, False
     try:
         with zipfile.ZipFile(path) as archive, open(path, "rb") as f:
             for info in archive.infolist():
@@ -83,11 +86,13 @@ def index(path: Path) -> ArchiveIndex:
                 elif info.compress_type == zipfile.ZIP_STORED:
                     offset = _data_offset(f, info)
                     storages[offset] = Record(info.filename, offset, info.file_size, info.CRC)
+                else:
+                    compressed = True
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
         raise ValueError(str(e)) from e
     except (NotImplementedError, RuntimeError) as e:  # a compression or flag zipfile refuses
         raise ValueError(f"unreadable record ({e})") from e
-    return ArchiveIndex(storages, byteorder)
+    return ArchiveIndex(storages, byteorder, compressed)
 
 
 def check_records(path: Path, keys: dict[str, list[str]]) -> None:

@@ -308,10 +308,10 @@ def _refusal_reason(message: str) -> str:
     return message.strip().splitlines()[-1] if message.strip() else "not plain weights"
 
 
-def load_pth(path: Path, *, meta: bool = False) -> Any:
-    """``torch.load(path, weights_only=True)``: tensors memory-mapped from the file, or with
-    ``meta`` tensors that hold no data at all (shapes, dtypes and, for a zip archive,
-    where each storage lies in the file).
+def load_pth(path: Path, *, meta: bool = False, mmap: bool = True) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors memory-mapped from the file (read
+    into memory without ``mmap``), or with ``meta`` tensors that hold no data at all
+    (shapes, dtypes and, for a zip archive, where each storage lies in the file).
 
     Raises:
         ConversionError: the pickle holds more than plain weights (it is not run), or the
@@ -326,9 +326,8 @@ def load_pth(path: Path, *, meta: bool = False) -> Any:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             if meta:
                 return torch.load(path, map_location="meta", weights_only=True)
-            return torch.load(
-                path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
-            )
+            mmap = mmap and zipfile.is_zipfile(path)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise ConversionError(
             f"{path}: refused to load: the pickle holds more than plain weights "
@@ -373,9 +372,10 @@ def open_pth(path: Path) -> tuple[TensorSource, str | None]:
     A zip archive's records are checked against their CRC-32s: the pickle and the other
     small records before torch parses them, each tensor record as it is read (or, where
     torch must read the file itself, all of them in one streamed pass first)."""
-    zipped = zipfile.is_zipfile(path)
+    zipped, compressed = zipfile.is_zipfile(path), False
     if zipped:
         records = _damage_checked(path, lambda: archive.index(path))
+        compressed = records.compressed
         meta, entry = state_dict_of(load_pth(path, meta=True), path)
         located = PthFileTensors.locate(path, meta, records)
         if located is not None:
@@ -383,7 +383,7 @@ def open_pth(path: Path) -> tuple[TensorSource, str | None]:
         _damage_checked(
             path, lambda: archive.check_records(path, archive.record_keys(meta, records))
         )
-    state_dict, entry = state_dict_of(load_pth(path), path)
+    state_dict, entry = state_dict_of(load_pth(path, mmap=not compressed), path)
     return MemoryTensors(state_dict, checked=zipped), entry
 
 

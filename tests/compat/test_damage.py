@@ -263,6 +263,19 @@ def test_a_flipped_tensor_record_names_the_key(how, tmp_path, capfd, monkeypatch
     assert "fc1.weight" in _error(capfd)
 
 
+def test_a_re_zipped_pth_with_compressed_records_converts_exactly(clean, tmp_path):
+    """torch never compresses a record, but a re-zipped file may: torch.load with mmap
+    would read the compressed bytes as values; they are checked and decompressed."""
+    root, reference = clean
+    with zipfile.ZipFile(root / "model.pth") as src:
+        with zipfile.ZipFile(tmp_path / "zipped.pth", "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, src.read(info))
+    argv = ["convert", str(tmp_path / "zipped.pth"), str(tmp_path / "out"), "--model", MODEL]
+    assert main(argv) == 0
+    assert _checkpoint_identical(reference)(tmp_path / "out")
+
+
 def test_a_flipped_pickle_is_damage_not_a_refusal(tmp_path, capfd):
     torch.save(torch_models.SimpleCNN().state_dict(), tmp_path / "bad.pth")
     _flip_in(tmp_path / "bad.pth", b"conv1.weight", at=3)  # inside data.pkl
