@@ -10,6 +10,8 @@ Suites:
     flags:   XLA:CPU flag variants, each in a subprocess (flags are read when jax starts).
     export:  onnxruntime inference of exported LeNet / ResNet-18 beside jaxnn eval and torch
              eval (benchmarks/export.py).
+    integrity: VGG16-sized save, load and convert with jaxnn's integrity checks and
+             without them (:mod:`benchmarks.integrity`; ``--models`` picks another model).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 
 from benchmarks.harness import Contender, measure, ratio
 
-SUITES = ("train", "loader", "convert", "flags", "export")
+SUITES = ("train", "loader", "convert", "flags", "export", "integrity")
 DEFAULT_SUITES = ("train", "loader", "convert")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
@@ -754,6 +756,12 @@ def main(argv: list[str] | None = None) -> int:
 
         results["export"] = export_suite(repeats)
         tables.append("## ONNX inference (examples/s)\n\n" + export_table(results["export"]))
+    if "integrity" in suites:
+        from benchmarks.integrity import integrity_suite, integrity_table
+
+        model = args.models.split(",")[0] if args.models else "VGG16"
+        results["integrity"] = integrity_suite(model, args.repeats or 3)
+        tables.append("## Integrity checks\n\n" + integrity_table(results["integrity"]))
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))

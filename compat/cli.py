@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -316,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
         return int(e.code or 0)
     debug = getattr(args, "debug", False)
+    notes = logging.StreamHandler(sys.stderr)  # jaxnn's logged notes, e.g. an unchecked checkpoint
+    notes.setFormatter(logging.Formatter(f"{PROG}: note: %(message)s"))
+    logger = logging.getLogger("jaxnn")
+    logger.addHandler(notes)
+    propagate, logger.propagate = logger.propagate, False
     try:
         return args.func(args)
     except ConversionError as e:
@@ -335,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        logger.removeHandler(notes)
+        logger.propagate = propagate
 
 
 if __name__ == "__main__":

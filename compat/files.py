@@ -7,10 +7,18 @@ holds one tensor -- or one block of one -- of its source at a time.
 
 ``.pth`` files are read only with ``torch.load(..., weights_only=True)``: a pickle that
 would build arbitrary objects or run code is refused, never executed.
+
+Damage is detected, never converted: every record of a ``.pth`` archive is checked
+against the CRC-32 the zip format stores for it (a tensor record as it streams), and a
+``.safetensors`` file written by jaxnn carries each tensor's dtype, shape and CRC-32 in
+its metadata (:data:`CRC_METADATA`), checked as the tensor is read. A source that carries
+no checksums (the legacy ``.pth`` format, a ``.safetensors`` file from elsewhere) says so
+in :attr:`TensorSource.checked`.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import warnings
@@ -21,11 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from jaxnn._integrity import describe, differences
+from jaxnn.compat import archive
 from jaxnn.compat.convert import BFLOAT16, to_numpy
 from jaxnn.state_dict import bits_equal, c_order
 
 __all__ = [
     "BLOCK_BYTES",
+    "CRC_METADATA",
     "SAFETENSORS_DTYPES",
     "SAFETENSORS_SUFFIX",
     "TORCH_SUFFIXES",
@@ -49,6 +60,8 @@ TORCH_SUFFIXES = (".pth", ".pt")
 SAFETENSORS_SUFFIX = ".safetensors"
 # Bytes of one block when a tensor is read from its file a block of leading-axis rows at a time.
 BLOCK_BYTES = 16 * 1024 * 1024
+# The .safetensors metadata entry where jaxnn records each tensor's dtype, shape and CRC-32.
+CRC_METADATA = "jaxnn_crc32"
 
 SAFETENSORS_DTYPES = {
     "F64": "float64",
@@ -90,7 +103,14 @@ def _torch_dtype_name(tensor: Any) -> str:
 
 class TensorSource:
     """A state_dict's keys, shapes and dtypes, with each tensor's values produced on
-    demand (:meth:`blocks`)."""
+    demand (:meth:`blocks`).
+
+    Attributes:
+        checked: whether the values are checked against checksums the file carries (a
+            mismatch raises :class:`ConversionError` once a tensor's last block is read).
+    """
+
+    checked = False
 
     def keys(self) -> list[str]:
         raise NotImplementedError
@@ -126,8 +146,8 @@ class TensorSource:
 class MemoryTensors(TensorSource):
     """Tensors already loaded (or memory-mapped) by torch or safetensors."""
 
-    def __init__(self, state_dict: Mapping[str, Any]):
-        self._sd = state_dict
+    def __init__(self, state_dict: Mapping[str, Any], checked: bool = False):
+        self._sd, self.checked = state_dict, checked
 
     def keys(self) -> list[str]:
         return list(self._sd)
@@ -148,19 +168,24 @@ class PthFileTensors(TensorSource):
     torch.load(map_location="meta", weights_only=True) parses the pickle -- the same
     vetted unpickler as a real load -- and tells where each storage lies in the archive;
     the values are then read a block of rows at a time, so no full copy of the file is
-    ever resident (a memory-mapped load keeps every page it touched)."""
+    ever resident (a memory-mapped load keeps every page it touched). Each read of a
+    tensor folds its record's CRC-32 in as it goes and checks it after the last block."""
+
+    checked = True
 
     def __init__(self, path: Path, meta: Mapping[str, Any], located: dict[str, tuple]):
         self._path, self._meta, self._located = path, meta, located
 
     @classmethod
-    def locate(cls, path: Path, meta: Mapping[str, Any]) -> PthFileTensors | None:
-        """None where torch does not say where a storage lies (older torch), the archive
-        is not in this machine's byte order, or a dtype has no numpy equivalent: the
-        caller then loads the file with torch."""
-        if not _native_byte_order(path):
+    def locate(
+        cls, path: Path, meta: Mapping[str, Any], records: archive.ArchiveIndex
+    ) -> PthFileTensors | None:
+        """None where torch does not say where a storage lies (older torch) or says what
+        the archive's directory (``records``) does not, the archive is not in this
+        machine's byte order, or a dtype has no numpy equivalent: the caller then loads
+        the file with torch."""
+        if (records.byteorder or "little") != sys.byteorder:
             return None
-        size = path.stat().st_size
         located = {}
         for key, t in meta.items():
             dtype = numpy_dtype(_torch_dtype_name(t))
@@ -171,11 +196,15 @@ class PthFileTensors(TensorSource):
             item = t.element_size()
             start = base + t.storage_offset() * item
             span = (sum((n - 1) * st for n, st in zip(t.shape, t.stride())) + 1) * item
-            end = base + storage.nbytes()
-            if t.numel() and (base < 0 or start < base or start + span > end or end > size):
+            record = records.storages.get(base)
+            if t.numel() and (
+                record is None
+                or record.size != storage.nbytes()
+                or start + span > base + record.size
+            ):
                 return None
             strides = tuple(st * item for st in t.stride())
-            located[key] = (start, span, tuple(t.shape), strides, dtype, t.is_contiguous())
+            located[key] = (start, span, tuple(t.shape), strides, dtype, t.is_contiguous(), record)
         return cls(path, meta, located)
 
     def keys(self) -> list[str]:
@@ -188,24 +217,29 @@ class PthFileTensors(TensorSource):
         return _torch_dtype_name(self._meta[key])
 
     def blocks(self, key: str) -> Iterator[tuple[int, np.ndarray]]:
-        start, span, shape, strides, dtype, contiguous = self._located[key]
+        start, span, shape, strides, dtype, contiguous, record = self._located[key]
         if 0 in shape:
             yield 0, np.empty(shape, dtype)
             return
         with open(self._path, "rb", buffering=0) as f:
+            what = f"tensor {key!r}: "
+            crc = _damage_checked(self._path, lambda: archive.RecordCRC(f, record, start), what)
             if not contiguous or not shape:
                 raw = np.empty(span, np.uint8)
-                self._read(f, start, raw)
+                self._read(f, start, raw, crc)
+                _damage_checked(self._path, lambda: crc.finish(start + span), what)
                 yield 0, c_order(np.ndarray(shape, dtype, buffer=raw, strides=strides))
                 return
             row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
             step = max(1, BLOCK_BYTES // max(row, 1))
             for r0 in range(0, shape[0], step):
                 block = np.empty((min(step, shape[0] - r0), *shape[1:]), dtype)
-                self._read(f, start + r0 * row, block)
+                self._read(f, start + r0 * row, block, crc)
+                if r0 + step >= shape[0]:  # the record is checked before its last block is out
+                    _damage_checked(self._path, lambda: crc.finish(start + span), what)
                 yield r0, block
 
-    def _read(self, f: Any, offset: int, out: np.ndarray) -> None:
+    def _read(self, f: Any, offset: int, out: np.ndarray, crc: archive.RecordCRC) -> None:
         view = memoryview(out.reshape(-1).view(np.uint8))
         f.seek(offset)
         done = 0
@@ -214,31 +248,33 @@ class PthFileTensors(TensorSource):
             if not n:
                 raise ConversionError(f"{self._path}: not a readable PyTorch file (truncated data)")
             done += n
-
-
-def _native_byte_order(path: Path) -> bool:
-    """Whether the archive's tensors are in this machine's byte order (torch.load byte-
-    swaps otherwise; a file without the record is little-endian, as torch reads it)."""
-    with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            if name.count("/") == 1 and name.endswith("/byteorder"):
-                return archive.read(name).decode().strip() == sys.byteorder
-    return sys.byteorder == "little"
+        crc.update(view)
 
 
 class SafetensorsTensors(TensorSource):
-    """A safetensors file's tensors, each read from the file when it is asked for."""
+    """A safetensors file's tensors, each read from the file when it is asked for (and
+    checked against its recorded CRC-32 where jaxnn wrote the file)."""
 
     def __init__(self, path: Path):
         from safetensors import safe_open
 
         self._path, self._info = path, {}
         with safe_open(path, framework="pt") as f:
-            self.metadata = f.metadata()
+            self.metadata = dict(f.metadata() or {})
             for key in f.keys():
                 piece = f.get_slice(key)
                 dtype = SAFETENSORS_DTYPES.get(piece.get_dtype(), piece.get_dtype())
                 self._info[key] = (tuple(piece.get_shape()), dtype)
+        self._crcs = None
+        if CRC_METADATA in self.metadata:
+            try:
+                self._crcs = json.loads(self.metadata.pop(CRC_METADATA))
+                unrecorded = sorted(set(self._crcs) ^ set(self._info))
+            except (ValueError, TypeError) as e:
+                raise ConversionError(f"{path}: damaged: unreadable {CRC_METADATA} ({e})") from e
+            if unrecorded:
+                raise ConversionError(f"{path}: damaged: keys {unrecorded} differ from the record")
+        self.checked = self._crcs is not None
 
     def keys(self) -> list[str]:
         return list(self._info)
@@ -254,7 +290,11 @@ class SafetensorsTensors(TensorSource):
 
         with safe_open(self._path, framework="pt") as f:
             tensor = f.get_tensor(key)
-        yield 0, c_order(to_numpy(tensor))
+        array = c_order(to_numpy(tensor))
+        bad = differences([(key, array)], self._crcs) if self._crcs is not None else None
+        if bad:
+            raise ConversionError(f"{self._path}: damaged: tensor {key!r}: {bad[key]}")
+        yield 0, array
 
 
 # ----------------------------------------------------------------------------- .pth
@@ -268,10 +308,10 @@ def _refusal_reason(message: str) -> str:
     return message.strip().splitlines()[-1] if message.strip() else "not plain weights"
 
 
-def load_pth(path: Path, *, meta: bool = False) -> Any:
-    """``torch.load(path, weights_only=True)``: tensors memory-mapped from the file, or with
-    ``meta`` tensors that hold no data at all (shapes, dtypes and, for a zip archive,
-    where each storage lies in the file).
+def load_pth(path: Path, *, meta: bool = False, mmap: bool = True) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors memory-mapped from the file (read
+    into memory without ``mmap``), or with ``meta`` tensors that hold no data at all
+    (shapes, dtypes and, for a zip archive, where each storage lies in the file).
 
     Raises:
         ConversionError: the pickle holds more than plain weights (it is not run), or the
@@ -286,9 +326,8 @@ def load_pth(path: Path, *, meta: bool = False) -> Any:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             if meta:
                 return torch.load(path, map_location="meta", weights_only=True)
-            return torch.load(
-                path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
-            )
+            mmap = mmap and zipfile.is_zipfile(path)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise ConversionError(
             f"{path}: refused to load: the pickle holds more than plain weights "
@@ -328,14 +367,32 @@ def state_dict_of(obj: Any, path: Path) -> tuple[dict[str, Any], str | None]:
 
 def open_pth(path: Path) -> tuple[TensorSource, str | None]:
     """A .pth file's state_dict, read from the file tensor by tensor where possible, and
-    the training-checkpoint entry that held it (or None)."""
-    if zipfile.is_zipfile(path):
+    the training-checkpoint entry that held it (or None).
+
+    A zip archive's records are checked against their CRC-32s: the pickle and the other
+    small records before torch parses them, each tensor record as it is read (or, where
+    torch must read the file itself, all of them in one streamed pass first)."""
+    zipped, compressed = zipfile.is_zipfile(path), False
+    if zipped:
+        records = _damage_checked(path, lambda: archive.index(path))
+        compressed = records.compressed
         meta, entry = state_dict_of(load_pth(path, meta=True), path)
-        located = PthFileTensors.locate(path, meta)
+        located = PthFileTensors.locate(path, meta, records)
         if located is not None:
             return located, entry
-    state_dict, entry = state_dict_of(load_pth(path), path)
-    return MemoryTensors(state_dict), entry
+        _damage_checked(
+            path, lambda: archive.check_records(path, archive.record_keys(meta, records))
+        )
+    state_dict, entry = state_dict_of(load_pth(path, mmap=not compressed), path)
+    return MemoryTensors(state_dict, checked=zipped), entry
+
+
+def _damage_checked(path: Path, check: Any, what: str = "") -> Any:
+    """``check()``, its ValueError (damage) a ConversionError naming ``path``."""
+    try:
+        return check()
+    except ValueError as e:
+        raise ConversionError(f"{path}: damaged: {what}{e}") from e
 
 
 # ----------------------------------------------------------------------------- either kind
@@ -440,7 +497,8 @@ def write_state_dict(state_dict: dict[str, Any], path: Path, suffix: str | None 
             ptr = tensor.untyped_storage().data_ptr() if tensor.numel() else None
             unshared[key] = tensor.clone() if ptr is not None and ptr in seen else tensor
             seen.add(ptr)
-        save_file(unshared, path, metadata={"format": "pt"})
+        crcs = json.dumps(describe((k, to_numpy(t)) for k, t in unshared.items()))
+        save_file(unshared, path, metadata={"format": "pt", CRC_METADATA: crcs})
         compare_written(SafetensorsTensors(path), state_dict)
     else:
         import torch

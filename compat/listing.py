@@ -34,10 +34,9 @@ class Inspection:
 def _inspect_checkpoint(path: Path) -> Inspection:
     try:
         metadata = checkpoint.read_metadata(path)
-    except ValueError as e:
-        raise ConversionError(f"{path}: unreadable metadata ({e})") from e
-    try:
         variables = checkpoint.load(path)
+    except checkpoint.DamagedCheckpointError as e:
+        raise ConversionError(str(e)) from e
     except Exception as e:
         raise ConversionError(f"{path}: unreadable jaxnn checkpoint ({e})") from e
     found = Inspection(

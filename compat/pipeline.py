@@ -34,7 +34,6 @@ from jaxnn.compat.files import (
     TensorSource,
     numpy_dtype,
     open_tensors,
-    read_state_dict,
     tensors_equal,
     write_state_dict,
 )
@@ -112,6 +111,11 @@ def _check_x64(tensors: TensorSource, src: Path, dtype: str | None) -> None:
             f"{src}: {len(wide)} tensors are 64-bit ({', '.join(wide[:3])}...), which JAX "
             f"keeps only with JAX_ENABLE_X64=1; set it, or pass --dtype float32 for floats"
         )
+
+
+def _note_unchecked(tensors: TensorSource, src: Path, log: Log) -> None:
+    if not tensors.checked:
+        log(f"{src} carries no checksums: damage to its values cannot be detected")
 
 
 # ----------------------------------------------------------------------------- torch -> jaxnn
@@ -248,6 +252,7 @@ def _torch_to_checkpoint(
     tensors, source_format, entry = open_tensors(src)
     if entry is not None:
         log(f"using the checkpoint's '{entry}' entry as the state_dict")
+    _note_unchecked(tensors, src, log)
     _check_x64(tensors, src, dtype)
     try:
         match = sd.match_state_dict({k: tensors.shape(k) for k in tensors.keys()}, variables_spec)
@@ -305,6 +310,8 @@ def _checkpoint_to_torch(
     for group in _groups(entries):
         try:
             arrays = checkpoint.load(src, expected, leaves=group)
+        except checkpoint.DamagedCheckpointError:
+            raise
         except ValueError as e:
             raise ConversionError(f"{src}: {e}") from e
         for path in group:
@@ -394,6 +401,9 @@ def convert(
         else:
             count = _torch_to_checkpoint(src, tmp, model, kwargs, input_shape, dtype, log)
         commit(tmp, dst)
+    except checkpoint.DamagedCheckpointError as e:  # the source, or what was just written
+        remove(tmp)
+        raise ConversionError(str(e)) from e
     except BaseException:
         remove(tmp)
         raise
@@ -409,11 +419,15 @@ def load_variables(
     if checkpoint.is_checkpoint(src):
         try:
             return checkpoint.load(src, variables_spec)
+        except checkpoint.DamagedCheckpointError as e:
+            raise ConversionError(str(e)) from e
         except ValueError as e:
             raise ConversionError(f"{src}: {e}") from e
-    state_dict, _, entry = read_state_dict(src)
+    tensors, _, entry = open_tensors(src)
     if entry is not None:
         log(f"using the checkpoint's '{entry}' entry as the state_dict")
+    _note_unchecked(tensors, src, log)
+    state_dict = {key: tensors.read(key) for key in tensors.keys()}
     try:
         return torch_to_flax(state_dict, variables_spec)
     except sd.StateDictMismatchError as e:

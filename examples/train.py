@@ -97,7 +97,10 @@ def main(argv=None) -> int:
     if args.checkpoint_dir:
         ckpt = checkpoint.CheckpointManager(Path(args.checkpoint_dir) / "train")
         if args.resume and ckpt.latest_epoch() is not None:
-            state, meta = ckpt.restore(state)
+            try:  # the newest intact epoch: a damaged one is logged and skipped
+                state, meta = ckpt.restore(state)
+            except checkpoint.DamagedCheckpointError as e:
+                sys.exit(f"train.py: error: {e}")
             start_epoch = meta["epoch"]
     writer = SummaryWriter(args.tensorboard) if args.tensorboard else None
 

@@ -12,6 +12,12 @@ Writes are atomic: everything goes into a temporary sibling directory that is re
 into place only once complete, so a crash mid-save never leaves a half-written
 checkpoint, and an existing one is replaced only with ``force=True``.
 
+Damage is detected, never loaded: the JSON, sealed by its own checksum, records each
+array's dtype, shape and content hash (CRC-32) and each file's size (and CRC-32 of the
+small ones: orbax's metadata and indexes); :func:`load` checks the files before orbax
+reads them and every array it returns (:class:`DamagedCheckpointError` names the file or
+leaf). Checkpoints written before these records load unchecked, with one logged note.
+
 Training runs use :class:`CheckpointManager`: the whole ``TrainState`` every epoch,
 the best epoch by a metric, and exact resume.
 """
@@ -19,26 +25,39 @@ the best epoch by a metric, and exact resume.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxnn import state_dict
+from jaxnn import _orbax, state_dict
 from jaxnn._files import commit as _commit
 from jaxnn._files import remove as _remove
 from jaxnn._files import sibling as _sibling
-from jaxnn._tree import leaves as _leaves
-from jaxnn._tree import plain, unflatten
+from jaxnn._integrity import (
+    check_inventory,
+    describe,
+    differences,
+    first_line,
+    inventory,
+    note_unchecked,
+    opened,
+    seal,
+)
+from jaxnn._tree import cast_like, keyed_leaves, plain
+from jaxnn._tree import flat as _flat
 
 __all__ = [
     "ARRAYS_DIR",
     "METADATA_FILE",
     "CheckpointManager",
+    "DamagedCheckpointError",
     "check_fit",
     "is_checkpoint",
     "load",
@@ -47,55 +66,24 @@ __all__ = [
     "shapes",
 ]
 
-# Arrays larger than this are stored in chunks of at most this many bytes, so reading one
-# back holds a chunk, not a second copy of the whole array, beside the result.
-_CHUNK_BYTES = 64 * 1024 * 1024
-
 METADATA_FILE = "jaxnn_checkpoint.json"
 ARRAYS_DIR = "arrays"
 _FORMAT = "jaxnn-checkpoint"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: content hashes and a sealed JSON
+_INTEGRITY = "integrity"  # the JSON's entry with the hashes (with "checksum": reserved)
+
+_log = logging.getLogger(__name__)
+
+
+class DamagedCheckpointError(ValueError):
+    """A checkpoint whose files no longer hold what was written: unreadable or altered
+    metadata, a file missing or of another size, an array whose content hash differs.
+    The message names the checkpoint and where in it."""
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a directory written by :func:`save`."""
     return (Path(path) / METADATA_FILE).is_file()
-
-
-def _checkpointer(compress: bool = True):
-    """An orbax PyTree checkpointer whose numpy arrays are written as they are: orbax's
-    default handler first deep-copies every host array (a guard for asynchronous saves; a
-    second full copy of the weights), which a synchronous save does not need."""
-    import orbax.checkpoint as ocp
-
-    th = ocp.type_handlers
-    try:
-        numpy_handler = th.NumpyHandler(deepcopy_host_arrays=False)
-    except TypeError:  # an orbax without the option
-        numpy_handler = th.get_type_handler(np.ndarray)
-    pairs = [(np.ndarray, numpy_handler)]
-    for ty in (int, float, bytes, np.number, jax.Array, str):
-        try:
-            pairs.append((ty, th.get_type_handler(ty)))
-        except ValueError:
-            pass
-    handler = ocp.PyTreeCheckpointHandler(
-        use_compression=compress, type_handler_registry=th.create_type_handler_registry(*pairs)
-    )
-    # a PyTreeCheckpointer (what PyTreeCheckpointer() would be, but with this handler)
-    checkpointer = ocp.PyTreeCheckpointer.__new__(ocp.PyTreeCheckpointer)
-    ocp.Checkpointer.__init__(checkpointer, handler)
-    return checkpointer
-
-
-def _save_args(tree: dict[str, Any]):
-    import orbax.checkpoint as ocp
-
-    def args(leaf: Any) -> Any:
-        big = getattr(leaf, "nbytes", 0) > _CHUNK_BYTES
-        return ocp.SaveArgs(chunk_byte_size=_CHUNK_BYTES) if big else ocp.SaveArgs()
-
-    return ocp.args.PyTreeSave(tree, save_args=jax.tree.map(args, tree))
 
 
 def save(
@@ -119,7 +107,8 @@ def save(
         force: replace an existing ``path`` (atomically: the old checkpoint is moved
             aside, the new one renamed in, then the old one deleted). Default: False.
         metadata: JSON-serialisable extras stored beside the arrays, e.g.
-            ``{"model": "LeNet", "model_kwargs": {}}``. Default: None.
+            ``{"model": "LeNet", "model_kwargs": {}}``; the keys "integrity" and
+            "checksum" are jaxnn's. Default: None.
         compress: zstd-compress the arrays. Float weights shrink by about a tenth, for
             some CPU time each way (benchmarks/RESULTS.md). Default: True.
 
@@ -130,6 +119,7 @@ def save(
         FileExistsError: ``path`` exists and ``force`` is False.
         FileNotFoundError: the parent directory does not exist.
         TypeError: ``metadata`` is not JSON-serialisable.
+        ValueError: ``metadata`` uses a key jaxnn reserves.
     """
     if isinstance(obj, (str, os.PathLike)) and isinstance(f, Mapping):
         warnings.warn(
@@ -148,19 +138,28 @@ def save(
         raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
     from jaxnn import __version__  # at call time: jaxnn/__init__ may import this module
 
+    reserved = sorted({_INTEGRITY, "checksum"} & set(metadata or {}))
+    if reserved:
+        raise ValueError(f"jaxnn.save: metadata keys {reserved} are reserved for jaxnn")
     info = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
         "jaxnn_version": __version__,
         **dict(metadata or {}),
     }
-    info_text = json.dumps(info, indent=2, sort_keys=True)  # fails before anything is written
+    json.dumps(info)  # a TypeError before anything is written
 
+    tree = plain(variables)
     tmp = _sibling(path, "tmp")
     try:
         tmp.mkdir()
-        _checkpointer(compress).save(tmp / ARRAYS_DIR, args=_save_args(plain(variables)))
-        (tmp / METADATA_FILE).write_text(info_text + "\n")
+        with ThreadPoolExecutor(1) as hasher:  # hash the arrays while orbax writes them
+            arrays = hasher.submit(describe, list(_flat(tree).items()))
+            _orbax.checkpointer(compress).save(tmp / ARRAYS_DIR, args=_orbax.save_args(tree))
+            files = inventory(tmp / ARRAYS_DIR)
+            info[_INTEGRITY] = {"arrays": arrays.result(), "files": files}
+        text = json.dumps(seal(info), indent=2, sort_keys=True)
+        (tmp / METADATA_FILE).write_text(text + "\n")
         _commit(tmp, path)
     except BaseException:
         _remove(tmp)
@@ -168,30 +167,50 @@ def save(
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata JSON stored in the checkpoint ``path``.
-
-    Raises:
-        FileNotFoundError: ``path`` is not a jaxnn checkpoint.
-    """
+def _info(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's JSON, its seal checked (without the seal)."""
     file = Path(path) / METADATA_FILE
     if not file.is_file():
         raise FileNotFoundError(f"{path} is not a jaxnn checkpoint (no {METADATA_FILE})")
-    return json.loads(file.read_text())
+    try:
+        info, sealed = opened(json.loads(file.read_bytes()), _INTEGRITY)
+    except ValueError as e:  # not UTF-8, not JSON, or not what was written
+        raise DamagedCheckpointError(f"{path} is damaged: {METADATA_FILE}: {e}") from e
+    if not sealed:
+        note_unchecked(_log, str(Path(path).absolute()), "its arrays load unchecked")
+    return info
 
 
-def _orbax_tree(path: str | os.PathLike):
-    """(checkpointer, arrays directory, the arrays' orbax metadata tree)."""
-    import orbax.checkpoint as ocp
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata stored in the checkpoint ``path`` (format, jaxnn version and the
+    ``metadata`` given to :func:`save`).
 
-    read_metadata(path)  # a clear error for a directory that is not a checkpoint
+    Raises:
+        FileNotFoundError: ``path`` is not a jaxnn checkpoint.
+        DamagedCheckpointError: the JSON is unreadable or not what was written.
+    """
+    return {k: v for k, v in _info(path).items() if k != _INTEGRITY}
+
+
+def _checked_tree(path: str | os.PathLike) -> tuple[Path, Mapping[str, Any], Any]:
+    """(arrays directory, the arrays' orbax metadata tree, the recorded arrays or None),
+    the files checked against the recorded inventory before orbax reads them (the arrays
+    themselves are checked as they are read)."""
+    integrity = _info(path).get(_INTEGRITY)
     arrays = Path(path).absolute() / ARRAYS_DIR
-    checkpointer = ocp.PyTreeCheckpointer()
-    meta = checkpointer.metadata(arrays)
-    # orbax >= 0.11 wraps the tree in StepMetadata.item_metadata.tree
-    meta = getattr(meta, "item_metadata", meta)
-    meta = getattr(meta, "tree", meta)
-    return checkpointer, arrays, meta
+    recorded = None
+    if integrity is not None:
+        problem = check_inventory(arrays, integrity["files"])
+        if problem is not None:
+            raise DamagedCheckpointError(f"{path} is damaged: {ARRAYS_DIR}/{problem}")
+        recorded = integrity["arrays"]
+    try:
+        meta = _orbax.tree_metadata(arrays)
+    except Exception as e:  # orbax and tensorstore raise many kinds
+        raise DamagedCheckpointError(f"{path} is damaged: {ARRAYS_DIR}: {first_line(e)}") from e
+    if not isinstance(meta, Mapping):  # orbax logged why
+        raise DamagedCheckpointError(f"{path} is damaged: its array metadata is unreadable")
+    return arrays, meta, recorded
 
 
 def shapes(path: str | os.PathLike) -> dict[str, Any]:
@@ -200,8 +219,9 @@ def shapes(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``path`` is not a jaxnn checkpoint.
+        DamagedCheckpointError: its metadata or files are not what was written.
     """
-    _, _, meta = _orbax_tree(path)
+    _, meta, _ = _checked_tree(path)
 
     def spec(leaf: Any) -> jax.ShapeDtypeStruct:
         return jax.ShapeDtypeStruct(tuple(getattr(leaf, "shape", ())), leaf.dtype)
@@ -231,39 +251,31 @@ def load(
 
     Raises:
         FileNotFoundError: ``path`` is not a jaxnn checkpoint.
+        DamagedCheckpointError: a file, the metadata or an array read back is not what
+            was written (a ValueError).
         ValueError: the checkpoint does not fit ``template`` (every difference listed).
         KeyError: a path in ``leaves`` is not in the checkpoint.
     """
-    import orbax.checkpoint as ocp
-
-    checkpointer, arrays, meta = _orbax_tree(path)
+    arrays, meta, recorded = _checked_tree(path)
     if template is not None:
         template = plain(template)
         check_fit(plain(meta), template)
-    # numpy restore: no device placement or sharding info needed, one host copy
-    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
-    if leaves is None:
-        tree = checkpointer.restore(arrays, args=ocp.args.PyTreeRestore(restore_args=restore_args))
-    else:
-        flat = _flat(restore_args)
-        wanted = {tuple(p): flat["/".join(p)] for p in leaves}  # KeyError: not saved
-        item = unflatten(dict.fromkeys(wanted, 0))
-        try:
-            args = ocp.args.PyTreeRestore(
-                item=item, restore_args=unflatten(wanted), partial_restore=True
-            )
-        except TypeError:  # an orbax without partial restores: read all, keep these
-            args = ocp.args.PyTreeRestore(restore_args=restore_args)
-        tree = plain(checkpointer.restore(arrays, args=args))
-        tree = unflatten({p: _flat(tree)["/".join(p)] for p in wanted})
-    tree = plain(tree)
+    leaves = None if leaves is None else [tuple(p) for p in leaves]
+    unknown = [p for p in leaves or () if "/".join(p) not in _flat(plain(meta))]
+    if unknown:
+        raise KeyError(f"{path} holds no leaves {unknown}")
+    try:
+        tree = _orbax.restore(arrays, meta, leaves)
+    except Exception as e:  # tensorstore: a chunk that does not decode, a short file, ...
+        raise DamagedCheckpointError(f"{path} is damaged: {ARRAYS_DIR}: {first_line(e)}") from e
+    if recorded is not None:
+        bad = differences(_flat(tree).items(), recorded)
+        if bad:
+            where = "; ".join(f"{_named(p)}: {why}" for p, why in bad.items())
+            raise DamagedCheckpointError(f"{path} is damaged: {where}")
     if template is not None:
-        tree = _cast_like(tree, template)
+        tree = cast_like(tree, template)
     return tree
-
-
-def _flat(tree: Mapping[str, Any]) -> dict[str, Any]:
-    return {"/".join(path): leaf for path, leaf in _leaves(tree)}
 
 
 def _named(path: str) -> str:
@@ -295,19 +307,6 @@ def check_fit(tree: Mapping[str, Any], template: Mapping[str, Any]) -> None:
             lines.append(f"  unexpected ({len(unexpected)}): {', '.join(unexpected)}")
         lines += [f"  size mismatch for {m}" for m in mismatched]
         raise ValueError("\n".join(lines))
-
-
-def _cast_like(tree: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
-    """``tree``'s leaves in the dtypes of ``template``'s (``tree`` may hold a subset)."""
-
-    def cast(value: Any, like: Any) -> Any:
-        return value if value.dtype == like.dtype else np.asarray(value).astype(like.dtype)
-
-    return {  # in the template's order, as a full load always returned them
-        k: _cast_like(tree[k], like) if isinstance(like, Mapping) else cast(tree[k], like)
-        for k, like in template.items()
-        if k in tree
-    }
 
 
 # ----------------------------------------------------------------------------- training runs
@@ -379,17 +378,20 @@ class CheckpointManager:
         )
         self._best = ocp.CheckpointManager(self.directory / "best", options=options(1))
         self._best_value: float | None = None
+        self._unrecorded: list[tuple[Any, int]] = []
         best_epoch = self._best.latest_step()
         if best_epoch is not None:
-            meta = self._best.restore(
-                best_epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
-            )["meta"]
-            self._best_value = meta.get("best_value")
+            try:
+                meta = self._restore(self._best, best_epoch, None)[1]
+                self._best_value = meta.get("best_value")
+            except DamagedCheckpointError as e:  # the next epoch's metric decides the best
+                moved = _orbax.move_epochs(self._best, [best_epoch], self.directory / "damaged")
+                _log.warning("%s; moved to %s", e, moved[0] if moved else "damaged/")
 
     def _args(self, state: Any, meta: dict[str, Any]):
         ocp = self._ocp
         return ocp.args.Composite(
-            state=ocp.args.StandardSave(_stored(state)), meta=ocp.args.JsonSave(meta)
+            state=ocp.args.StandardSave(_stored(state)), meta=ocp.args.JsonSave(seal(meta))
         )
 
     def save(
@@ -404,8 +406,11 @@ class CheckpointManager:
         best checkpoint when ``metrics[best_metric]`` improves on every earlier one
         (lower is better for metrics named *loss*, *mse* or *error*)."""
         metrics = {k: float(v) for k, v in (metrics or {}).items()}
-        meta = {"epoch": int(epoch), "metrics": metrics}
+        arrays = describe(keyed_leaves(_stored(state)))
+        meta = {"epoch": int(epoch), "metrics": metrics, "arrays": arrays}
+        _orbax.record_files(self._unrecorded)  # orbax waits for the previous save anyway
         self._latest.save(int(epoch), args=self._args(state, meta))
+        self._unrecorded.append((self._latest, int(epoch)))
         if best_metric is None:
             return
         if best_metric not in metrics:
@@ -422,6 +427,7 @@ class CheckpointManager:
                 int(epoch),
                 args=self._args(state, {**meta, "best_metric": best_metric, "best_value": value}),
             )
+            self._unrecorded.append((self._best, int(epoch)))
 
     def latest_epoch(self) -> int | None:
         """The newest complete checkpoint's epoch, or None."""
@@ -438,32 +444,63 @@ class CheckpointManager:
     ) -> tuple[Any, dict[str, Any]]:
         """Restore a state with the structure, shapes, dtypes and shardings of
         ``template`` (e.g. a freshly created TrainState). Returns (state, metadata) where
-        metadata holds ``epoch`` and the saved ``metrics``. Default: the latest epoch."""
-        ocp = self._ocp
+        metadata holds ``epoch`` and the saved ``metrics``. Default: the latest epoch.
+
+        Each array is checked against its recorded content hash. By default a damaged
+        newest epoch is logged and moved to ``DIR/damaged/``, and the newest intact one
+        restored.
+
+        Raises:
+            FileNotFoundError: there is no checkpoint (of ``epoch``).
+            DamagedCheckpointError: the asked-for checkpoint is damaged, or (by default)
+                every epoch is.
+        """
         manager = self._best if best else self._latest
         manager.wait_until_finished()
-        epoch = manager.latest_step() if epoch is None else epoch
-        if epoch is None:
+        epochs = sorted(manager.all_steps(), reverse=True) if epoch is None else [epoch]
+        if not epochs:
             raise FileNotFoundError(
                 f"no {'best' if best else 'saved'} checkpoint in {self.directory}"
             )
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _stored(template))
-        restored = manager.restore(
-            epoch,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-            ),
+        if epochs[0] not in manager.all_steps():
+            raise FileNotFoundError(f"no checkpoint of epoch {epoch} in {manager.directory}")
+        abstract = jax.tree_util.tree_map(self._ocp.utils.to_shape_dtype_struct, _stored(template))
+        damaged: dict[int, str] = {}
+        for step in epochs:
+            try:
+                state, meta = self._restore(manager, step, abstract)
+            except DamagedCheckpointError as e:
+                if epoch is not None or best:
+                    raise
+                _log.warning("%s", e)
+                damaged[step] = str(e)
+                continue
+            if damaged:  # out of orbax's sight, or it would refuse to save those epochs again
+                moved = _orbax.move_epochs(manager, damaged, self.directory / "damaged")
+                where = ", ".join(map(str, moved))
+                _log.warning("resuming from epoch %d; moved the damaged to %s", step, where)
+            if isinstance(state, Mapping) and _is_named_tuple(template):
+                state = template._replace(**state)
+            return state, meta
+        raise DamagedCheckpointError(
+            f"no intact checkpoint in {manager.directory}: " + "; ".join(damaged.values())
         )
-        state = restored["state"]
-        if isinstance(state, Mapping) and _is_named_tuple(template):
-            state = template._replace(**state)
-        return state, dict(restored["meta"])
+
+    def _restore(self, manager: Any, epoch: int, abstract: Any) -> tuple[Any, dict[str, Any]]:
+        """(state, metadata) of one epoch (state None without ``abstract``), checked."""
+        state, meta, damage = _orbax.restore_checked(manager, epoch, abstract, check_fit)
+        if damage is not None:
+            where = f"epoch {epoch} in {manager.directory}"
+            raise DamagedCheckpointError(f"{where} is damaged: {damage}")
+        return state, meta
 
     def wait(self) -> None:
         """Block until background saves are written."""
         self._latest.wait_until_finished()
         self._best.wait_until_finished()
+        _orbax.record_files(self._unrecorded)
 
     def close(self) -> None:
+        _orbax.record_files(self._unrecorded)
         self._latest.close()
         self._best.close()

@@ -22,7 +22,14 @@ def last_json(capsys):
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_train_digits_checkpoint_resume_and_convert(tmp_path, capsys):
+def _flip_largest_file(directory):
+    largest = max((p for p in directory.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(largest.read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    largest.write_bytes(bytes(data))
+
+
+def test_train_digits_checkpoint_resume_and_convert(tmp_path, capsys, caplog):
     train = load("train")
     args = ["--epochs", "2", "--checkpoint-dir", str(tmp_path), "--no-progress"]
     assert train.main(args) == 0
@@ -39,6 +46,20 @@ def test_train_digits_checkpoint_resume_and_convert(tmp_path, capsys):
     straight = last_json(capsys)
     assert resumed["test_accuracy"] == straight["test_accuracy"]
     assert resumed["test_loss"] == straight["test_loss"]
+
+    # a damaged newest epoch: said, skipped, and the run still ends where the straight one does
+    latest = tmp_path / "train" / "latest"
+    _flip_largest_file(latest / "3")
+    with caplog.at_level("WARNING", logger="jaxnn.checkpoint"):
+        assert train.main(["--epochs", "3", "--resume", *args[2:]]) == 0
+    assert f"epoch 3 in {latest} is damaged" in caplog.text
+    assert "resuming from epoch 2" in caplog.text
+    again = last_json(capsys)
+    assert again["start_epoch"] == 2 and again["test_loss"] == straight["test_loss"]
+    for epoch in latest.iterdir():  # none intact: a clear error, no traceback
+        _flip_largest_file(epoch)
+    with pytest.raises(SystemExit, match=r"train\.py: error: no intact checkpoint in .*latest"):
+        train.main(["--epochs", "4", "--resume", *args[2:]])
 
     # the saved weights convert to a state_dict the torch twin accepts
     from jaxnn import checkpoint

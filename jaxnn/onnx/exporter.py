@@ -18,6 +18,7 @@ from jax.extend import core as jcore
 from onnx import helper
 
 from jaxnn._files import commit, remove, sibling
+from jaxnn.onnx import lower_nn  # noqa: F401 -- registers its rules in RULES
 from jaxnn.onnx.common import BATCH, ExportError
 from jaxnn.onnx.graph import Graph, Tensor, is_static
 from jaxnn.onnx.lower import RULES, Value

@@ -1,5 +1,7 @@
 """The lowering table: one rule per JAX primitive, each emitting the ONNX operators
-(opset 18) that compute what the primitive computes.
+(opset 18) that compute what the primitive computes. This module holds the table and the
+elementwise and shape rules; :mod:`jaxnn.onnx.lower_nn` adds reductions, pooling
+windows, convolutions, contractions and gathers.
 
 A rule takes the graph, the jaxpr equation and its input values (:class:`Tensor` or a
 numpy constant) and returns the output values. Primitives that wrap another jaxpr (jit,
@@ -16,7 +18,7 @@ import numpy as np
 from jaxnn.onnx.common import ExportError
 from jaxnn.onnx.graph import Graph, Tensor, onnx_dtype
 
-__all__ = ["RULES", "Value"]
+__all__ = ["RULES", "Rule", "Value", "axes_tensor", "lowering", "name_of", "one_tensor", "output"]
 
 Value = Tensor | np.ndarray
 Rule = Callable[[Graph, Any, list[Value]], list[Value]]
@@ -24,16 +26,16 @@ Rule = Callable[[Graph, Any, list[Value]], list[Value]]
 RULES: dict[str, Rule] = {}
 
 
-def _out(g: Graph, eqn: Any, name: str, i: int = 0) -> Tensor:
+def output(g: Graph, eqn: Any, name: str, i: int = 0) -> Tensor:
     aval = eqn.outvars[i].aval
     return Tensor(name, tuple(aval.shape), np.dtype(aval.dtype))
 
 
-def _n(g: Graph, value: Value) -> str:
+def name_of(g: Graph, value: Value) -> str:
     return g.name(value)
 
 
-def _rule(*names: str) -> Callable[[Rule], Rule]:
+def lowering(*names: str) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
         for name in names:
             RULES[name] = fn
@@ -42,7 +44,7 @@ def _rule(*names: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def _axes(g: Graph, axes: Sequence[int]) -> str:
+def axes_tensor(g: Graph, axes: Sequence[int]) -> str:
     return g.const(np.array(list(axes), np.int64), "axes")
 
 
@@ -96,14 +98,14 @@ _LOGICAL = {"and": ("And", "BitwiseAnd"), "or": ("Or", "BitwiseOr"), "xor": ("Xo
 
 def _unary(op: str) -> Rule:
     def rule(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-        return [_out(g, eqn, g.node1(op, [_n(g, args[0])]))]
+        return [output(g, eqn, g.node1(op, [name_of(g, args[0])]))]
 
     return rule
 
 
 def _binary(op: str) -> Rule:
     def rule(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-        return [_out(g, eqn, g.node1(op, [_n(g, a) for a in args]))]
+        return [output(g, eqn, g.node1(op, [name_of(g, a) for a in args]))]
 
     return rule
 
@@ -118,7 +120,7 @@ def _logical(prim: str) -> Rule:
     def rule(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
         boolean, bitwise = _LOGICAL[prim]
         op = boolean if eqn.outvars[0].aval.dtype == np.bool_ else bitwise
-        return [_out(g, eqn, g.node1(op, [_n(g, a) for a in args]))]
+        return [output(g, eqn, g.node1(op, [name_of(g, a) for a in args]))]
 
     return rule
 
@@ -127,62 +129,62 @@ for _prim in _LOGICAL:
     RULES[_prim] = _logical(_prim)
 
 
-def _one(g: Graph, dtype: Any) -> str:
+def one_tensor(g: Graph, dtype: Any) -> str:
     return g.const(np.array(1, dtype), "one")
 
 
-@_rule("not")
+@lowering("not")
 def _not(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     op = "Not" if eqn.outvars[0].aval.dtype == np.bool_ else "BitwiseNot"
-    return [_out(g, eqn, g.node1(op, [_n(g, args[0])]))]
+    return [output(g, eqn, g.node1(op, [name_of(g, args[0])]))]
 
 
-@_rule("ne")
+@lowering("ne")
 def _ne(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    return [_out(g, eqn, g.node1("Not", [g.node1("Equal", [_n(g, a) for a in args])]))]
+    return [output(g, eqn, g.node1("Not", [g.node1("Equal", [name_of(g, a) for a in args])]))]
 
 
-@_rule("rsqrt")
+@lowering("rsqrt")
 def _rsqrt(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    return [_out(g, eqn, g.node1("Reciprocal", [g.node1("Sqrt", [_n(g, args[0])])]))]
+    return [output(g, eqn, g.node1("Reciprocal", [g.node1("Sqrt", [name_of(g, args[0])])]))]
 
 
-@_rule("erfc")
+@lowering("erfc")
 def _erfc(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    one = _one(g, eqn.outvars[0].aval.dtype)
-    return [_out(g, eqn, g.node1("Sub", [one, g.node1("Erf", [_n(g, args[0])])]))]
+    one = one_tensor(g, eqn.outvars[0].aval.dtype)
+    return [output(g, eqn, g.node1("Sub", [one, g.node1("Erf", [name_of(g, args[0])])]))]
 
 
-@_rule("log1p")
+@lowering("log1p")
 def _log1p(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    one = _one(g, eqn.outvars[0].aval.dtype)
-    return [_out(g, eqn, g.node1("Log", [g.node1("Add", [_n(g, args[0]), one])]))]
+    one = one_tensor(g, eqn.outvars[0].aval.dtype)
+    return [output(g, eqn, g.node1("Log", [g.node1("Add", [name_of(g, args[0]), one])]))]
 
 
-@_rule("expm1")
+@lowering("expm1")
 def _expm1(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    one = _one(g, eqn.outvars[0].aval.dtype)
-    return [_out(g, eqn, g.node1("Sub", [g.node1("Exp", [_n(g, args[0])]), one]))]
+    one = one_tensor(g, eqn.outvars[0].aval.dtype)
+    return [output(g, eqn, g.node1("Sub", [g.node1("Exp", [name_of(g, args[0])]), one]))]
 
 
-@_rule("exp2")
+@lowering("exp2")
 def _exp2(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     two = g.const(np.array(2, eqn.outvars[0].aval.dtype), "two")
-    return [_out(g, eqn, g.node1("Pow", [two, _n(g, args[0])]))]
+    return [output(g, eqn, g.node1("Pow", [two, name_of(g, args[0])]))]
 
 
-@_rule("square")
+@lowering("square")
 def _square(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    x = _n(g, args[0])
-    return [_out(g, eqn, g.node1("Mul", [x, x]))]
+    x = name_of(g, args[0])
+    return [output(g, eqn, g.node1("Mul", [x, x]))]
 
 
-@_rule("integer_pow")
+@lowering("integer_pow")
 def _integer_pow(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    y, x = int(eqn.params["y"]), _n(g, args[0])
+    y, x = int(eqn.params["y"]), name_of(g, args[0])
     if y == 0:  # 1 everywhere, NaN included, as lax
         shape = g.node1("Shape", [x])
-        return [_out(g, eqn, g.node1("Expand", [_one(g, args[0].dtype), shape]))]
+        return [output(g, eqn, g.node1("Expand", [one_tensor(g, args[0].dtype), shape]))]
     result, base, n = None, x, abs(y)
     while n:  # square and multiply, as lax computes it
         if n & 1:
@@ -192,23 +194,23 @@ def _integer_pow(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
             base = g.node1("Mul", [base, base])
     if y < 0:
         result = g.node1("Reciprocal", [result])
-    return [_out(g, eqn, g.node1("Identity", [result]))]
+    return [output(g, eqn, g.node1("Identity", [result]))]
 
 
-@_rule("rem")
+@lowering("rem")
 def _rem(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     # lax.rem is C's fmod (the sign of the dividend), for floats and integers alike
-    return [_out(g, eqn, g.node1("Mod", [_n(g, a) for a in args], fmod=1))]
+    return [output(g, eqn, g.node1("Mod", [name_of(g, a) for a in args], fmod=1))]
 
 
-@_rule("is_finite")
+@lowering("is_finite")
 def _is_finite(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    x = _n(g, args[0])
+    x = name_of(g, args[0])
     bad = g.node1("Or", [g.node1("IsInf", [x]), g.node1("IsNaN", [x])])
-    return [_out(g, eqn, g.node1("Not", [bad]))]
+    return [output(g, eqn, g.node1("Not", [bad]))]
 
 
-@_rule("round")
+@lowering("round")
 def _round(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     method = str(eqn.params.get("rounding_method", ""))
     if "EVEN" not in method.upper() and method not in ("1",):
@@ -216,95 +218,95 @@ def _round(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
             "round away from zero has no ONNX operator (Round is half-to-even); "
             "use jnp.round, which rounds half to even"
         )
-    return [_out(g, eqn, g.node1("Round", [_n(g, args[0])]))]
+    return [output(g, eqn, g.node1("Round", [name_of(g, args[0])]))]
 
 
-@_rule("select_n")
+@lowering("select_n")
 def _select_n(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     which, *cases = args
     if len(cases) == 1:
-        return [_out(g, eqn, g.node1("Identity", [_n(g, cases[0])]))]
-    w = _n(g, which)
+        return [output(g, eqn, g.node1("Identity", [name_of(g, cases[0])]))]
+    w = name_of(g, which)
     if np.dtype(which.dtype) == np.bool_:
-        return [_out(g, eqn, g.node1("Where", [w, _n(g, cases[1]), _n(g, cases[0])]))]
-    result = _n(g, cases[0])
+        return [output(g, eqn, g.node1("Where", [w, name_of(g, cases[1]), name_of(g, cases[0])]))]
+    result = name_of(g, cases[0])
     for i, case in enumerate(cases[1:], start=1):
         pick = g.node1("Equal", [w, g.const(np.array(i, which.dtype))])
-        result = g.node1("Where", [pick, _n(g, case), result])
-    return [_out(g, eqn, g.node1("Identity", [result]))]
+        result = g.node1("Where", [pick, name_of(g, case), result])
+    return [output(g, eqn, g.node1("Identity", [result]))]
 
 
-@_rule("clamp")
+@lowering("clamp")
 def _clamp(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    low, x, high = (_n(g, a) for a in args)
-    return [_out(g, eqn, g.node1("Max", [g.node1("Min", [x, high]), low]))]
+    low, x, high = (name_of(g, a) for a in args)
+    return [output(g, eqn, g.node1("Max", [g.node1("Min", [x, high]), low]))]
 
 
-@_rule("convert_element_type")
+@lowering("convert_element_type")
 def _convert(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     to = onnx_dtype(eqn.params["new_dtype"])
-    return [_out(g, eqn, g.node1("Cast", [_n(g, args[0])], to=to))]
+    return [output(g, eqn, g.node1("Cast", [name_of(g, args[0])], to=to))]
 
 
 for _name in ("device_put", "sharding_constraint", "mesh_cast"):
     RULES[_name] = lambda g, eqn, args: [
-        _out(g, eqn, g.node1("Identity", [_n(g, a)]), i) for i, a in enumerate(args)
+        output(g, eqn, g.node1("Identity", [name_of(g, a)]), i) for i, a in enumerate(args)
     ]
 
 
 # ----------------------------------------------------------------------------- shapes
 
 
-@_rule("reshape")
+@lowering("reshape")
 def _reshape(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     if eqn.params.get("dimensions") is not None:
         raise ExportError("reshape with a dimensions permutation is not supported")
     shape = g.shape(eqn.params["new_sizes"])
-    return [_out(g, eqn, g.node1("Reshape", [_n(g, args[0]), shape]))]
+    return [output(g, eqn, g.node1("Reshape", [name_of(g, args[0]), shape]))]
 
 
-@_rule("squeeze")
+@lowering("squeeze")
 def _squeeze(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    axes = _axes(g, eqn.params["dimensions"])
-    return [_out(g, eqn, g.node1("Squeeze", [_n(g, args[0]), axes]))]
+    axes = axes_tensor(g, eqn.params["dimensions"])
+    return [output(g, eqn, g.node1("Squeeze", [name_of(g, args[0]), axes]))]
 
 
-@_rule("expand_dims")
+@lowering("expand_dims")
 def _expand_dims(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    axes = _axes(g, eqn.params["dimensions"])
-    return [_out(g, eqn, g.node1("Unsqueeze", [_n(g, args[0]), axes]))]
+    axes = axes_tensor(g, eqn.params["dimensions"])
+    return [output(g, eqn, g.node1("Unsqueeze", [name_of(g, args[0]), axes]))]
 
 
-@_rule("broadcast_in_dim")
+@lowering("broadcast_in_dim")
 def _broadcast_in_dim(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     shape, dims = tuple(eqn.params["shape"]), tuple(eqn.params["broadcast_dimensions"])
-    x = _n(g, args[0])
+    x = name_of(g, args[0])
     if list(dims) != sorted(dims):
         order = sorted(range(len(dims)), key=lambda i: dims[i])
         x, dims = g.node1("Transpose", [x], perm=order), tuple(sorted(dims))
     new = [i for i in range(len(shape)) if i not in dims]
     if new:
-        x = g.node1("Unsqueeze", [x, _axes(g, new)])
-    return [_out(g, eqn, g.node1("Expand", [x, g.shape(shape)]))]
+        x = g.node1("Unsqueeze", [x, axes_tensor(g, new)])
+    return [output(g, eqn, g.node1("Expand", [x, g.shape(shape)]))]
 
 
-@_rule("transpose")
+@lowering("transpose")
 def _transpose(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     perm = [int(p) for p in eqn.params["permutation"]]
-    return [_out(g, eqn, g.node1("Transpose", [_n(g, args[0])], perm=perm))]
+    return [output(g, eqn, g.node1("Transpose", [name_of(g, args[0])], perm=perm))]
 
 
-@_rule("slice")
+@lowering("slice")
 def _slice(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     starts, limits = eqn.params["start_indices"], eqn.params["limit_indices"]
     strides = eqn.params["strides"] or (1,) * len(starts)
     axes = list(range(len(starts)))
-    inputs = [_n(g, args[0]), g.shape(starts), g.shape(limits), _axes(g, axes)]
+    inputs = [name_of(g, args[0]), g.shape(starts), g.shape(limits), axes_tensor(g, axes)]
     inputs.append(g.const(np.array(strides, np.int64), "steps"))
-    return [_out(g, eqn, g.node1("Slice", inputs))]
+    return [output(g, eqn, g.node1("Slice", inputs))]
 
 
-@_rule("dynamic_slice")
+@lowering("dynamic_slice")
 def _dynamic_slice(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     operand, *starts = args
     sizes = eqn.params["slice_sizes"]
@@ -312,49 +314,50 @@ def _dynamic_slice(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     for axis, (start, size) in enumerate(zip(starts, sizes)):
         # lax clamps each start so that the slice fits, as ONNX Slice does not
         s = g.node1(
-            "Cast", [g.node1("Reshape", [_n(g, start), g.shape([1])])], to=onnx_dtype(np.int64)
+            "Cast", [g.node1("Reshape", [name_of(g, start), g.shape([1])])], to=onnx_dtype(np.int64)
         )
         top = g.node1("Sub", [g.dim(operand.shape[axis]), g.dim(size)])
         begin.append(g.node1("Max", [g.node1("Min", [s, top]), g.dim(0)]))
     begin_t = g.node1("Concat", begin, axis=0)
     end = g.node1("Add", [begin_t, g.shape(sizes)])
-    return [
-        _out(g, eqn, g.node1("Slice", [_n(g, operand), begin_t, end, _axes(g, range(len(sizes)))]))
-    ]
+    axes = axes_tensor(g, range(len(sizes)))
+    return [output(g, eqn, g.node1("Slice", [name_of(g, operand), begin_t, end, axes]))]
 
 
-@_rule("concatenate")
+@lowering("concatenate")
 def _concatenate(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     axis = int(eqn.params["dimension"])
-    return [_out(g, eqn, g.node1("Concat", [_n(g, a) for a in args], axis=axis))]
+    return [output(g, eqn, g.node1("Concat", [name_of(g, a) for a in args], axis=axis))]
 
 
-@_rule("split")
+@lowering("split")
 def _split(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     sizes, axis = eqn.params["sizes"], int(eqn.params["axis"])
     split = g.const(np.array(sizes, np.int64), "split")
-    names = g.node("Split", [_n(g, args[0]), split], outputs=len(sizes), axis=axis)
-    return [_out(g, eqn, name, i) for i, name in enumerate(names)]
+    names = g.node("Split", [name_of(g, args[0]), split], outputs=len(sizes), axis=axis)
+    return [output(g, eqn, name, i) for i, name in enumerate(names)]
 
 
-@_rule("pad")
+@lowering("pad")
 def _pad(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     config = eqn.params["padding_config"]
     if any(interior for _, _, interior in config):
         raise ExportError("pad with interior padding (dilation) has no ONNX operator")
-    x, value = _n(g, args[0]), _n(g, args[1])
+    x, value = name_of(g, args[0]), name_of(g, args[1])
     shape = args[0].shape
     if any(lo < 0 or hi < 0 for lo, hi, _ in config):  # negative padding crops
         starts = [max(-lo, 0) for lo, _, _ in config]
         ends = [d - max(-hi, 0) for d, (_, hi, _) in zip(shape, config)]
-        x = g.node1("Slice", [x, g.shape(starts), g.shape(ends), _axes(g, range(len(config)))])
+        x = g.node1(
+            "Slice", [x, g.shape(starts), g.shape(ends), axes_tensor(g, range(len(config)))]
+        )
     pads = [max(lo, 0) for lo, _, _ in config] + [max(hi, 0) for _, hi, _ in config]
     if not any(pads):
-        return [_out(g, eqn, g.node1("Identity", [x]))]
-    return [_out(g, eqn, g.node1("Pad", [x, g.const(np.array(pads, np.int64), "pads"), value]))]
+        return [output(g, eqn, g.node1("Identity", [x]))]
+    return [output(g, eqn, g.node1("Pad", [x, g.const(np.array(pads, np.int64), "pads"), value]))]
 
 
-@_rule("iota")
+@lowering("iota")
 def _iota(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     shape, dim, dtype = eqn.params["shape"], int(eqn.params["dimension"]), eqn.params["dtype"]
     n = shape[dim]
@@ -364,239 +367,4 @@ def _iota(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     keep = [1] * len(shape)
     keep[dim] = -1
     line = g.node1("Reshape", [line, g.const(np.array(keep, np.int64), "shape")])
-    return [_out(g, eqn, g.node1("Expand", [line, g.shape(shape)]))]
-
-
-# ----------------------------------------------------------------------------- reductions
-
-
-def _reduce(op: str) -> Rule:
-    def rule(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-        axes = _axes(g, eqn.params["axes"])
-        return [_out(g, eqn, g.node1(op, [_n(g, args[0]), axes], keepdims=0))]
-
-    return rule
-
-
-for _prim, _op in (
-    ("reduce_sum", "ReduceSum"),
-    ("reduce_max", "ReduceMax"),
-    ("reduce_min", "ReduceMin"),
-    ("reduce_prod", "ReduceProd"),
-):
-    RULES[_prim] = _reduce(_op)
-
-
-def _reduce_bool(op: str) -> Rule:
-    def rule(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-        as_int = g.node1("Cast", [_n(g, args[0])], to=onnx_dtype(np.int32))
-        reduced = g.node1(op, [as_int, _axes(g, eqn.params["axes"])], keepdims=0)
-        return [_out(g, eqn, g.node1("Cast", [reduced], to=onnx_dtype(np.bool_)))]
-
-    return rule
-
-
-RULES["reduce_and"] = _reduce_bool("ReduceMin")
-RULES["reduce_or"] = _reduce_bool("ReduceMax")
-
-
-def _arg(op: str) -> Rule:
-    def rule(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-        (axis,) = eqn.params["axes"]
-        index = g.node1(op, [_n(g, args[0])], axis=int(axis), keepdims=0)
-        to = onnx_dtype(eqn.params["index_dtype"])
-        return [_out(g, eqn, g.node1("Cast", [index], to=to))]
-
-    return rule
-
-
-RULES["argmax"] = _arg("ArgMax")
-RULES["argmin"] = _arg("ArgMin")
-
-
-@_rule("cumsum")
-def _cumsum(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    axis = g.const(np.array(int(eqn.params["axis"]), np.int64), "axis")
-    reverse = int(bool(eqn.params.get("reverse", False)))
-    return [_out(g, eqn, g.node1("CumSum", [_n(g, args[0]), axis], reverse=reverse))]
-
-
-def _window(eqn: Any, rank: int) -> tuple[list[int], list[int], list[int], list[int]]:
-    """(kernel, strides, pads, dilations) of a window over the trailing spatial axes,
-    the leading two (batch, channel) untouched, as ONNX's pooling operators want."""
-    p = eqn.params
-    window, strides = p["window_dimensions"], p["window_strides"]
-    padding = p["padding"]
-    base = p.get("base_dilation") or (1,) * rank
-    dil = p.get("window_dilation") or (1,) * rank
-    if rank < 3 or tuple(window[:2]) != (1, 1) or tuple(strides[:2]) != (1, 1):
-        raise ExportError("a pooling window over the batch or channel axis has no ONNX operator")
-    if any(b != 1 for b in base) or any(tuple(pair) != (0, 0) for pair in padding[:2]):
-        raise ExportError("pooling with base dilation or padding of the batch/channel axes")
-    pads = [int(lo) for lo, _ in padding[2:]] + [int(hi) for _, hi in padding[2:]]
-    return list(window[2:]), list(strides[2:]), pads, list(dil[2:])
-
-
-@_rule("reduce_window_max")
-def _max_pool(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    kernel, strides, pads, dil = _window(eqn, len(args[0].shape))
-    y = g.node1(
-        "MaxPool", [_n(g, args[0])], kernel_shape=kernel, strides=strides, pads=pads, dilations=dil
-    )
-    return [_out(g, eqn, y)]
-
-
-@_rule("reduce_window_sum")
-def _sum_pool(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    kernel, strides, pads, dil = _window(eqn, len(args[0].shape))
-    attrs: dict[str, Any] = dict(kernel_shape=kernel, strides=strides, pads=pads)
-    if any(d != 1 for d in dil):
-        attrs["dilations"] = dil
-    mean = g.node1("AveragePool", [_n(g, args[0])], count_include_pad=1, **attrs)
-    size = g.const(np.array(np.prod(kernel), args[0].dtype), "window")
-    return [_out(g, eqn, g.node1("Mul", [mean, size]))]
-
-
-# ----------------------------------------------------------------------------- contractions
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-@_rule("dot_general")
-def _dot_general(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    lhs, rhs = args
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    nl, nr = len(lhs.shape), len(rhs.shape)
-    a, b = _n(g, lhs), _n(g, rhs)
-    if not lb and nr == 2 and tuple(lc) == (nl - 1,) and tuple(rc) in ((0,), (1,)):
-        if tuple(rc) == (1,):  # x @ W.T
-            b = g.node1("Transpose", [b], perm=[1, 0])
-        y = g.node1("MatMul", [a, b])
-    else:
-        letters = iter(_LETTERS)
-        lhs_l = [next(letters) for _ in range(nl)]
-        rhs_l = [next(letters) for _ in range(nr)]
-        for i, j in zip(lc, rc):
-            rhs_l[j] = lhs_l[i]
-        for i, j in zip(lb, rb):
-            rhs_l[j] = lhs_l[i]
-        out = [lhs_l[i] for i in lb]
-        out += [lhs_l[i] for i in range(nl) if i not in lc and i not in lb]
-        out += [rhs_l[j] for j in range(nr) if j not in rc and j not in rb]
-        equation = f"{''.join(lhs_l)},{''.join(rhs_l)}->{''.join(out)}"
-        y = g.node1("Einsum", [a, b], equation=equation)
-    want = np.dtype(eqn.outvars[0].aval.dtype)
-    if want != lhs.dtype:
-        y = g.node1("Cast", [y], to=onnx_dtype(want))
-    return [_out(g, eqn, y)]
-
-
-def _to_layout(g: Graph, x: Value, spec: Sequence[int]) -> Value:
-    """``x`` with its axes ordered as ``spec`` lists them (numpy for a constant)."""
-    spec = [int(s) for s in spec]
-    if spec == list(range(len(spec))):
-        return x
-    if isinstance(x, np.ndarray):
-        return np.ascontiguousarray(np.transpose(x, spec))
-    return Tensor(g.node1("Transpose", [x.name], perm=spec), (), x.dtype)
-
-
-@_rule("conv_general_dilated")
-def _conv(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    p = eqn.params
-    lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
-    if p["batch_group_count"] != 1:
-        raise ExportError("a convolution with batch_group_count > 1 has no ONNX operator")
-    x = _to_layout(g, args[0], lhs_spec)  # (N, C, *spatial)
-    w = _to_layout(g, args[1], rhs_spec)  # (O, I / groups, *k)
-    n = len(lhs_spec) - 2
-    strides = [int(s) for s in p["window_strides"]]
-    dil = [int(d) for d in (p["rhs_dilation"] or (1,) * n)]
-    lhs_dil = [int(d) for d in (p["lhs_dilation"] or (1,) * n)]
-    pads = [int(lo) for lo, _ in p["padding"]] + [int(hi) for _, hi in p["padding"]]
-    groups = int(p["feature_group_count"])
-    if any(d != 1 for d in lhs_dil):
-        y = _conv_transpose(g, x, w, strides, dil, lhs_dil, p["padding"], groups)
-    else:
-        if any(q < 0 for q in pads):
-            raise ExportError("a convolution with negative padding is not supported")
-        y = g.node1(
-            "Conv", [_n(g, x), _n(g, w)], strides=strides, pads=pads, dilations=dil, group=groups
-        )
-    inverse = [list(out_spec).index(i) for i in range(len(out_spec))]
-    if inverse != list(range(len(out_spec))):
-        y = g.node1("Transpose", [y], perm=inverse)
-    return [_out(g, eqn, y)]
-
-
-def _conv_transpose(g, x, w, strides, dil, lhs_dil, padding, groups) -> str:
-    """A convolution of the ``lhs_dil``-dilated input (how lax writes a transposed
-    convolution) as ONNX's ConvTranspose, which scatters each input by ``lhs_dil``."""
-    if any(s != 1 for s in strides):
-        raise ExportError("a convolution with both input dilation and strides is not supported")
-    if not isinstance(w, np.ndarray):
-        raise ExportError("a transposed convolution needs a constant kernel to export")
-    o, i = w.shape[:2]
-    k = w.shape[2:]
-    # (O, I/g, *k) of the dilated-input conv -> ConvTranspose's (I, O/g, *k): per group,
-    # swap the two channel axes and flip the window
-    wg = w.reshape(groups, o // groups, i, *k)
-    wt = np.flip(np.swapaxes(wg, 1, 2), axis=tuple(range(3, 3 + len(k))))
-    wt = np.ascontiguousarray(wt.reshape(groups * i, o // groups, *k))
-    begin, end, extra = [], [], []
-    for (lo, hi), kk, d in zip(padding, k, dil):
-        span = d * (kk - 1)
-        if lo > span or lo < 0:
-            raise ExportError(f"a transposed convolution padding {lo} outside [0, {span}]")
-        begin.append(span - lo)
-        extra.append(max(0, hi - span))
-        end.append(span - hi + extra[-1])
-    return g.node1(
-        "ConvTranspose",
-        [_n(g, x), g.const(wt, "kernel")],
-        strides=lhs_dil,
-        dilations=dil,
-        pads=begin + end,
-        output_padding=extra,
-        group=groups,
-    )
-
-
-@_rule("gather")
-def _gather(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
-    operand, indices = args
-    dn, sizes = eqn.params["dimension_numbers"], tuple(eqn.params["slice_sizes"])
-    rank = len(operand.shape)
-    rows = (  # operand[indices[..., 0]]: an embedding lookup, jnp.take along axis 0
-        tuple(dn.collapsed_slice_dims) == (0,)
-        and tuple(dn.start_index_map) == (0,)
-        and not getattr(dn, "operand_batching_dims", ())
-        and sizes == (1, *operand.shape[1:])
-        and tuple(dn.offset_dims)
-        == tuple(range(len(indices.shape) - 1, len(indices.shape) - 2 + rank))
-        and indices.shape[-1] == 1
-    )
-    if not rows and isinstance(indices, np.ndarray) and indices.ndim == 1:
-        return [_gathered_slice(g, eqn, operand, indices, dn, sizes)]
-    if not rows:
-        raise ExportError(f"gather with dimension numbers {dn} is not supported (only row lookups)")
-    idx = g.node1("Squeeze", [_n(g, indices), _axes(g, [len(indices.shape) - 1])])
-    return [_out(g, eqn, g.node1("Gather", [_n(g, operand), idx], axis=0))]
-
-
-def _gathered_slice(g: Graph, eqn: Any, operand: Tensor, start: np.ndarray, dn, sizes) -> Value:
-    """A gather of one window at constant indices (how jnp indexing slices an array with a
-    symbolic dimension): a Slice, clamped as gather clamps it."""
-    if dn.collapsed_slice_dims or getattr(dn, "operand_batching_dims", ()):
-        raise ExportError(f"gather with dimension numbers {dn} is not supported")
-    rank = len(operand.shape)
-    begin = [0] * rank
-    for axis, value in zip(dn.start_index_map, start):
-        limit = operand.shape[axis] - sizes[axis]
-        if not isinstance(limit, (int, np.integer)):
-            raise ExportError("a gathered window along a symbolic axis is not supported")
-        begin[axis] = int(min(max(int(value), 0), limit))
-    end = [b + s for b, s in zip(begin, sizes)]
-    axes = _axes(g, range(rank))
-    return _out(g, eqn, g.node1("Slice", [_n(g, operand), g.shape(begin), g.shape(end), axes]))
+    return [output(g, eqn, g.node1("Expand", [line, g.shape(shape)]))]

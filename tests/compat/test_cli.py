@@ -533,7 +533,7 @@ def test_unusual_storages_round_trip(how, tmp_path, monkeypatch):
     else:
         torch.save(sd, tmp_path / "src.pth")
     if how == "torch.load fallback":  # a torch that does not say where storages lie
-        monkeypatch.setattr(files.PthFileTensors, "locate", classmethod(lambda cls, p, m: None))
+        monkeypatch.setattr(files.PthFileTensors, "locate", classmethod(lambda cls, *a: None))
     argv = ["convert", str(tmp_path / "src.pth"), str(tmp_path / "ckpt"), "--model", "LeNet"]
     assert main(argv) == 0
     assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
