@@ -457,7 +457,7 @@ def CosineAnnealingWarmRestarts(
         )
     # restart epochs and period lengths, exact in integers (up to int32's range)
     starts, periods = [0], [T_0]
-    while T_mult > 1 and starts[-1] + periods[-1] < 2**31 - 1:
+    while T_mult > 1 and max(starts[-1] + periods[-1], periods[-1] * T_mult) < 2**31:
         starts.append(starts[-1] + periods[-1])
         periods.append(periods[-1] * T_mult)
 
