@@ -1,8 +1,9 @@
 """torch.optim as optax transformations: ``from jaxnn import optim; optim.SGD(0.1)``.
 
 The optimizer catalogue is :mod:`jaxnn.optim.optimizers` (each torch optimizer a chain
-of small transforms); :mod:`jaxnn.lr_scheduler`'s schedulers are importable from here
-too (``optim.StepLR``), and ``jaxnn.optim.swa_utils`` is torch.optim.swa_utils'
+of small transforms); ``LBFGS``, which evaluates the loss itself, is
+:mod:`jaxnn.optim.lbfgs`. :mod:`jaxnn.lr_scheduler`'s schedulers are importable from
+here too (``optim.StepLR``), and ``jaxnn.optim.swa_utils`` is torch.optim.swa_utils'
 twin (AveragedModel, SWALR, update_bn), imported when first used.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from jaxnn.optim import optimizers
+from jaxnn.optim import lbfgs, optimizers
+from jaxnn.optim.lbfgs import *  # noqa: F403
 from jaxnn.optim.optimizers import *  # noqa: F403
 
-__all__ = [*optimizers.__all__]
+__all__ = [*optimizers.__all__, *lbfgs.__all__]
 
 
 def __getattr__(name: str) -> Any:

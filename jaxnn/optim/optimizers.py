@@ -86,6 +86,7 @@ import optax
 
 from jaxnn import lr_scheduler
 from jaxnn.lr_scheduler import *  # noqa: F403 -- optim.StepLR etc. keep working
+from jaxnn.optim.lbfgs import LBFGS
 
 __all__ = [
     "ASGD",
@@ -1292,6 +1293,8 @@ def param_groups(
     """
     if _DEFAULT_GROUP in groups:
         raise ValueError(f"param_groups: {_DEFAULT_GROUP!r} is reserved for the default group")
+    if any(isinstance(tx, LBFGS) for tx in (default, *groups.values())):
+        raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
 
     def labels(tree: Any) -> Any:
         def label(path: tuple[Any, ...], leaf: jax.Array) -> str:
