@@ -85,6 +85,7 @@ import numpy as np
 import optax
 
 from jaxnn import lr_scheduler
+from jaxnn.core.lerp import lerp
 from jaxnn.lr_scheduler import *  # noqa: F403 -- optim.StepLR etc. keep working
 from jaxnn.optim.lbfgs import LBFGS
 
@@ -168,17 +169,6 @@ def _check_betas(betas: tuple[float, float]) -> None:
 def _at(value: Any, count: jax.Array) -> Any:
     """A hyper-parameter at the update ``count`` (0 at the first): a number or a schedule."""
     return value(count) if callable(value) else value
-
-
-def _lerp(start: jax.Array, end: jax.Array, weight: Any) -> jax.Array:
-    # torch's CPU lerp switches formula at weight 0.5 to stay accurate near both ends.
-    if _is_number(weight):
-        if weight >= 0.5:
-            return end - (end - start) * (1 - weight)
-        return start + weight * (end - start)
-    return jnp.where(
-        weight >= 0.5, end - (end - start) * (1 - weight), start + weight * (end - start)
-    )
 
 
 def _bias_correction(beta: float, t: jax.Array) -> jax.Array:
@@ -286,7 +276,7 @@ def scale_by_torch_adam(
         bc1 = _bias_correction(beta1, t)
         bc2_sqrt = jnp.sqrt(_bias_correction(b2, t))
 
-        exp_avg = jax.tree.map(lambda m, g: _lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
         exp_avg_sq = jax.tree.map(lambda v, g: v * b2 + (1 - b2) * g * g, state.exp_avg_sq, updates)
         if amsgrad:
             max_exp_avg_sq = jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq)
@@ -350,7 +340,7 @@ def scale_by_torch_rmsprop(
             lambda s, g: s * alpha + (1 - alpha) * g * g, state.square_avg, updates
         )
         if centered:
-            grad_avg = jax.tree.map(lambda a, g: _lerp(a, g, 1 - alpha), state.grad_avg, updates)
+            grad_avg = jax.tree.map(lambda a, g: lerp(a, g, 1 - alpha), state.grad_avg, updates)
             avg = jax.tree.map(lambda s, a: jnp.sqrt(s - a * a) + eps, square_avg, grad_avg)
         else:
             grad_avg = None
@@ -517,7 +507,7 @@ def scale_by_torch_adamax(
         beta1 = _at(b1, state.count)
         count = optax.safe_increment(state.count)
         bc1 = _bias_correction(beta1, count.astype(jnp.float32))
-        exp_avg = jax.tree.map(lambda m, g: _lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
         exp_inf = jax.tree.map(
             lambda u, g: jnp.maximum(u * b2, jnp.abs(g) + eps), state.exp_inf, updates
         )
@@ -575,7 +565,7 @@ def scale_by_torch_nadam(
         grad_coef = (1.0 - mu) / (1.0 - mu_product)
         avg_coef = mu_next / (1.0 - mu_product * mu_next)
 
-        exp_avg = jax.tree.map(lambda m, g: _lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
         exp_avg_sq = jax.tree.map(lambda v, g: v * b2 + (1 - b2) * g * g, state.exp_avg_sq, updates)
 
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
@@ -641,7 +631,7 @@ def scale_by_torch_radam(
         rho = jnp.maximum(rho_t, 5.0)
         rect = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
 
-        exp_avg = jax.tree.map(lambda m, g: _lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
         exp_avg_sq = jax.tree.map(lambda v, g: v * b2 + (1 - b2) * g * g, state.exp_avg_sq, updates)
 
         def direction(m: jax.Array, v: jax.Array) -> jax.Array:
