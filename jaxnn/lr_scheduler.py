@@ -29,7 +29,9 @@ optimizers in :mod:`jaxnn.optim` use it in place of their own, as torch does::
 
 An optimizer without momentum (Adagrad, Adadelta, Rprop, ASGD) refuses such a schedule
 with torch's error. Any optax schedule can be passed as a momentum (``SGD(momentum=...)``,
-``Adam(betas=(schedule, 0.999))``); it is evaluated at the same step as the lr.
+``Adam(betas=(schedule, 0.999))``); it is evaluated at the same step as the lr. Under
+``optax.inject_hyperparams`` the lr reaches the optimizer as an array, so pass
+``momentum=schedule.momentum`` there yourself.
 
 Precision, jit and user functions
 ---------------------------------
