@@ -3,6 +3,7 @@
     python examples/train.py                                  # SimpleCNN on digits, 5 epochs
     python examples/train.py --model LeNet --dataset cifar10 --epochs 10 --optimizer sgd --lr 0.01
     python examples/train.py --model Regressor --dataset diabetes --epochs 50 --lr 0.05
+    python examples/train.py --optimizer adadelta --lr 1.0 --scheduler steplr  # torch MNIST recipe
     python examples/train.py --checkpoint-dir runs/digits --resume   # continue where it stopped
 
 The last line printed is one JSON object with the test metrics and run facts. With
@@ -24,12 +25,14 @@ from jaxnn.data import DataLoader, get_dataset
 from jaxnn.train import DataParallel, SummaryWriter, TrainState, evaluate, fit
 
 REGRESSION = {"diabetes"}
+# (arguments, lr: a float or a schedule) -> optimizer
 OPTIMIZERS = {
-    "sgd": lambda a: optim.SGD(a.lr, momentum=a.momentum, weight_decay=a.weight_decay),
-    "adam": lambda a: optim.Adam(a.lr, weight_decay=a.weight_decay),
-    "adamw": lambda a: optim.AdamW(a.lr, weight_decay=a.weight_decay or 1e-2),
-    "rmsprop": lambda a: optim.RMSprop(a.lr, momentum=a.momentum, weight_decay=a.weight_decay),
-    "adagrad": lambda a: optim.Adagrad(a.lr, weight_decay=a.weight_decay),
+    "sgd": lambda a, lr: optim.SGD(lr, momentum=a.momentum, weight_decay=a.weight_decay),
+    "adam": lambda a, lr: optim.Adam(lr, weight_decay=a.weight_decay),
+    "adamw": lambda a, lr: optim.AdamW(lr, weight_decay=a.weight_decay or 1e-2),
+    "rmsprop": lambda a, lr: optim.RMSprop(lr, momentum=a.momentum, weight_decay=a.weight_decay),
+    "adagrad": lambda a, lr: optim.Adagrad(lr, weight_decay=a.weight_decay),
+    "adadelta": lambda a, lr: optim.Adadelta(lr, weight_decay=a.weight_decay),
 }
 
 
@@ -49,6 +52,13 @@ def parse_args(argv=None):
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--momentum", type=float, default=0.9, help="sgd / rmsprop momentum")
     p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument(
+        "--scheduler",
+        choices=("none", "steplr"),
+        default="none",
+        help="steplr: multiply the lr by --gamma after every epoch (torch's StepLR(step_size=1))",
+    )
+    p.add_argument("--gamma", type=float, default=0.7, help="StepLR's decay per epoch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
@@ -90,7 +100,10 @@ def main(argv=None) -> int:
         )
     model = getattr(models, args.model)(**kwargs)
     loss_fn = nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
-    optimizer = OPTIMIZERS[args.optimizer](args)
+    lr = args.lr
+    if args.scheduler == "steplr":
+        lr = optim.StepLR(args.lr, 1, args.gamma, steps_per_epoch=len(train_loader))
+    optimizer = OPTIMIZERS[args.optimizer](args, lr)
     state = TrainState.create(model, optimizer, x0, seed=args.seed)
 
     ckpt, start_epoch = None, 0

@@ -32,6 +32,7 @@ hosts, and each host feeds its own slice of the global batch (see
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -194,37 +195,46 @@ def _to_float32(tree: Any) -> Any:
     )
 
 
-def _train_step_fn(model, loss_fn, optimizer, task, dtype=None):
+def _train_step_fn(model, loss_fn, optimizer, task, dtype=None, accumulation_steps=1):
     """One optimizer step in train mode: (state, metrics, (x, y)) -> (state, metrics)."""
 
-    def step(state: TrainState, metrics: Metrics, batch: Batch):
-        x, y = batch
-        dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    def backward(state, batch_stats, metrics, x, y, dropout_key):
+        """Forward and backward of one (micro-)batch: grad of loss / accumulation_steps."""
 
         def compute_loss(params):
             variables = {"params": params, **state.constants}
-            if state.batch_stats:
-                variables["batch_stats"] = state.batch_stats
+            rngs = {"dropout": dropout_key}
+            if batch_stats:
+                variables["batch_stats"] = batch_stats
                 output, updates = _apply(
-                    model,
-                    variables,
-                    x,
-                    dtype,
-                    mutable=["batch_stats"],
-                    rngs={"dropout": dropout_key},
+                    model, variables, x, dtype, mutable=["batch_stats"], rngs=rngs
                 )
-                batch_stats = updates["batch_stats"]
+                new_stats = updates["batch_stats"]
             else:
-                output = _apply(model, variables, x, dtype, rngs={"dropout": dropout_key})
-                batch_stats = state.batch_stats
-            return loss_fn(output, y), (output, batch_stats)
+                output, new_stats = _apply(model, variables, x, dtype, rngs=rngs), batch_stats
+            loss = loss_fn(output, y)
+            return loss / accumulation_steps, (loss, output, new_stats)  # exact for 1
 
-        (loss, (output, batch_stats)), grads = jax.value_and_grad(compute_loss, has_aux=True)(
-            state.params
-        )
+        grads, (loss, output, new_stats) = jax.grad(compute_loss, has_aux=True)(state.params)
+        return grads, new_stats, update_metrics(metrics, loss, output, y, task, state.step)
+
+    def step(state: TrainState, metrics: Metrics, batch: Batch):
+        x, y = batch
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        if accumulation_steps == 1:
+            grads, batch_stats, metrics = backward(state, state.batch_stats, metrics, x, y, key)
+        else:  # torch: N backward() calls add up p.grad, then one step()
+
+            def micro(carry, xy):
+                total, batch_stats, metrics, i = carry
+                micro_key = jax.random.fold_in(key, i)
+                grads, batch_stats, metrics = backward(state, batch_stats, metrics, *xy, micro_key)
+                return (jax.tree.map(jnp.add, total, grads), batch_stats, metrics, i + 1), None
+
+            carry = (jax.tree.map(jnp.zeros_like, state.params), state.batch_stats, metrics, 0)
+            (grads, batch_stats, metrics, _), _ = jax.lax.scan(micro, carry, (x, y))
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = update_metrics(metrics, loss, output, y, task, state.step)
         new_state = state.replace(
             step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
         )
@@ -243,6 +253,7 @@ def make_train_step(
     unroll: bool | None = None,
     parallel: DataParallel | None = None,
     precision: str = "fp32",
+    accumulation_steps: int = 1,
 ) -> Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]:
     """A jitted ``(state, metrics, (x, y)) -> (state, metrics)`` train step.
 
@@ -264,6 +275,11 @@ def make_train_step(
             passes in bfloat16 with float32 parameters, optimizer state, batch statistics,
             loss and metrics (what ``torch.autocast(dtype=torch.bfloat16)`` gives torch
             users). Worth it on accelerators; XLA:CPU runs bfloat16 slower than float32.
+        accumulation_steps: N > 1: ``x`` and ``y`` carry N micro-batches (a leading axis,
+            inside the K axis) and the gradient is the sum of their ``loss / N``
+            gradients, torch's ``(criterion(model(x_i), y_i) / N).backward()`` for each
+            ``i`` then ``step()`` (fewer micro-batches are still divided by N); BatchNorm
+            statistics and metrics are updated per micro-batch, as in torch.
 
     ``state`` and ``metrics`` are donated: keep using the returned ones.
     """
@@ -271,7 +287,9 @@ def make_train_step(
     dtype = _check_precision(precision)
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
-    one = _train_step_fn(model, loss_fn, optimizer, task, dtype)
+    if accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+    one = _train_step_fn(model, loss_fn, optimizer, task, dtype, accumulation_steps)
     if unroll is None:
         unroll = jax.default_backend() == "cpu"
     if steps_per_call == 1:
@@ -317,6 +335,13 @@ def make_eval_step(
 
 def _stack(batches: list[Batch]) -> Batch:
     return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *batches)
+
+
+def _groups(loader: Iterable[Batch], n: int) -> Iterable[tuple[Batch, bool]]:
+    """(batch, full): the loader's batches, or n stacked ones (the last group may be short)."""
+    batches = iter(loader)
+    while group := list(itertools.islice(batches, n)):
+        yield (group[0], True) if n == 1 else (_stack(group), len(group) == n)
 
 
 def _place(batch, parallel: DataParallel | None, fused: bool):
@@ -373,6 +398,7 @@ def fit(
     writer: Any = None,
     progress: bool = True,
     precision: str = "fp32",
+    accumulation_steps: int = 1,
 ) -> tuple[TrainState, list[dict[str, float]]]:
     """Train for ``epochs`` epochs; returns the final state and one record per epoch.
 
@@ -400,6 +426,8 @@ def fit(
             e.g. ``jaxnn.train.SummaryWriter(logdir)``.
         progress: show a tqdm progress bar.
         precision: 'fp32' or 'bf16' (mixed precision), as for :func:`make_train_step`.
+        accumulation_steps: loader batches per optimizer step (:func:`make_train_step`); an
+            epoch's last group may be shorter (torch's ``... or i + 1 == len(loader)``).
 
     Raises:
         FloatingPointError: the loss became NaN/inf; the message names the step.
@@ -409,7 +437,11 @@ def fit(
     _check_task(task)
     if parallel is not None:
         state = parallel.replicate(state)
+    if parallel is not None and steps_per_call > 1 and accumulation_steps > 1:
+        raise NotImplementedError("fit: DataParallel with both steps_per_call and accumulation")
     common = dict(task=task, parallel=parallel, precision=precision)
+    common["accumulation_steps"] = accumulation_steps
+    grouped = accumulation_steps > 1  # batches carry a leading micro-batch axis
     single = make_train_step(model, loss_fn, optimizer, **common)
     fused = (
         single
@@ -424,6 +456,8 @@ def fit(
         started = time.perf_counter()
         metrics = init_metrics()
         total = len(train_loader) if hasattr(train_loader, "__len__") else None
+        if total is not None:  # optimizer steps
+            total = -(-total // accumulation_steps)
         bar = tqdm(
             total=total,
             desc=f"epoch {epoch + 1}/{epochs}",
@@ -433,15 +467,15 @@ def fit(
         )
         pending: list[Batch] = []
         done = 0
-        for batch in train_loader:
+        for batch, full in _groups(train_loader, accumulation_steps):
             if steps_per_call > 1:
                 pending.append(batch)
-                if len(pending) < steps_per_call:
+                if len(pending) < steps_per_call or not full:
                     continue
                 state, metrics = fused(state, metrics, _place(_stack(pending), parallel, True))
                 n, pending = len(pending), []
             else:
-                state, metrics = single(state, metrics, _place(batch, parallel, False))
+                state, metrics = single(state, metrics, _place(batch, parallel, grouped))
                 n = 1
             done += n
             bar.update(n)
@@ -450,7 +484,7 @@ def fit(
                 s = summarize(metrics, task)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in s.items() if k != "count"})
         for batch in pending:  # fewer than steps_per_call left at the end of the epoch
-            state, metrics = single(state, metrics, _place(batch, parallel, False))
+            state, metrics = single(state, metrics, _place(batch, parallel, grouped))
             bar.update(1)
         bar.close()
         _raise_if_nonfinite(metrics, epoch)

@@ -93,6 +93,15 @@ def test_train_regressor_on_diabetes(capsys):
     assert np.isfinite(result["test_mse"]) and result["test_mse"] > 0
 
 
+def test_train_with_the_pytorch_mnist_recipe(capsys):
+    """torch's MNIST example trains with Adadelta(lr=1.0) and StepLR(step_size=1,
+    gamma=0.7); on digits two epochs reach well above chance (0.1): > 0.8."""
+    argv = ["--optimizer", "adadelta", "--lr", "1.0", "--scheduler", "steplr", "--gamma", "0.7"]
+    assert load("train").main([*argv, "--epochs", "2", "--no-progress"]) == 0
+    result = last_json(capsys)
+    assert result["steps"] == 2 * (1437 // 32) and result["test_accuracy"] > 0.8
+
+
 def test_resume_needs_checkpoint_dir():
     with pytest.raises(SystemExit, match="--resume needs --checkpoint-dir"):
         load("train").main(["--resume"])

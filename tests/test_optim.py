@@ -193,7 +193,7 @@ def test_optimizer_on_a_quadratic_loss(case, rng):
         (
             "SGD",
             dict(lr=0.1, momentum=0.9),
-            optim.OneCycleLR(0.1, total_steps=N_STEPS),
+            optim.OneCycleLR(0.1, total_steps=N_STEPS, cycle_momentum=False),
             lambda opt: lr_scheduler.OneCycleLR(
                 opt, 0.1, total_steps=N_STEPS, cycle_momentum=False
             ),

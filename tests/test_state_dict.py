@@ -244,7 +244,8 @@ def test_no_module_reaches_into_anothers_private_names():
 
 
 def test_files_stay_readable_in_size():
-    catalogues = {"losses.py", "functional.py", "optim.py"}
+    # catalogues: one entry per torch function or class, read by name, not top to bottom
+    catalogues = {"losses.py", "functional.py", "optimizers.py", "lr_scheduler.py"}
     too_long = {
         str(path.relative_to(ROOT)): n
         for path in PACKAGE_FILES + COMPAT_FILES

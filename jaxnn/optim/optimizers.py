@@ -1,10 +1,11 @@
-"""torch.optim's optimizers and learning-rate schedulers as optax transformations.
+"""torch.optim's optimizers as optax transformations: the catalogue.
 
 Optimizers
 ----------
-``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and ``Adagrad`` take torch.optim's
-arguments and defaults (minus ``params``, and minus ``foreach``/``fused``/
-``capturable``/``differentiable``, which are about torch's kernels) and return an
+``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``,
+``NAdam``, ``RAdam``, ``Rprop`` and ``ASGD`` take torch.optim's arguments and defaults
+(minus ``params``, and minus ``foreach``/``fused``/``capturable``/``differentiable``,
+which are about torch's kernels) and return an
 ``optax.GradientTransformation``, so they chain with everything optax offers::
 
     tx = optim.SGD(lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -15,7 +16,11 @@ arguments and defaults (minus ``params``, and minus ``foreach``/``fused``/
 One ``update`` is one ``torch.optim.Optimizer.step()``, and from the same parameters
 and gradients the parameters stay equal to torch's to float32 rounding. ``lr`` is a
 float or an optax schedule (``step -> lr``, the step counted from 0 at the first
-update), e.g. one of the schedulers below.
+update), e.g. one of :mod:`jaxnn.lr_scheduler`'s. A momentum (SGD's and RMSprop's
+``momentum``, ``betas[0]`` of the Adam family) may be a schedule too, evaluated at the
+same step; a ``CyclicLR`` / ``OneCycleLR`` lr with ``cycle_momentum`` brings its own,
+which replaces the optimizer's as torch's scheduler overwrites it. ``LBFGS``, which
+needs the loss function itself, is :class:`jaxnn.optim.lbfgs.LBFGS`.
 
 Where these differ from optax's aliases of the same name:
 
@@ -34,6 +39,19 @@ Where these differ from optax's aliases of the same name:
 * ``Adagrad``: the accumulator starts at 0 and ``eps=1e-10`` is added outside the
   square root (``optax.adagrad``: 0.1 and 1e-7 inside); ``lr_decay`` divides the lr
   by ``1 + (t - 1) * lr_decay``.
+* ``Adadelta``: ``lr`` (default 1.0) scales the step (``optax.adadelta`` has
+  ``learning_rate`` too, but ``eps`` 1e-6 is added inside both square roots as torch).
+* ``Adamax``: ``eps`` is added to ``|g|`` before the running maximum, as torch.
+* ``NAdam``: torch's momentum schedule ``mu_t = beta1 * (1 - 0.5 * 0.96 ** (t *
+  momentum_decay))`` and its running product (``optax.nadam`` has neither).
+* ``RAdam``: torch's rectification threshold (``rho_t > 5``) and unrectified steps
+  ``p -= lr * m_hat`` before it (``optax.radam``: threshold 5 too, but ``eps``
+  inside and the steps before it as SGD with momentum on the raw gradient).
+* ``Rprop``: torch's sign rule (a gradient that changed sign is zeroed for that
+  step); ``lr`` is only the initial step size, so a schedule matters only at step 0,
+  as in torch.
+* ``ASGD``: torch's ``eta``/``mu`` schedules; the running average of the parameters
+  is the ``ax`` field of the :class:`TorchASGDState` in the optimizer state.
 
 Hyper-parameters that decide the structure of the state (``momentum``,
 ``weight_decay``, ``centered``, ``amsgrad``, ...) are meant to be Python values:
@@ -44,6 +62,8 @@ Schedulers
 ----------
 torch.optim.lr_scheduler's schedulers live in :mod:`jaxnn.lr_scheduler` (its twin);
 they are also importable from here (``optim.StepLR``), as before.
+:mod:`jaxnn.utils` has torch.nn.utils' gradient clipping, also as transforms to chain
+in front of an optimizer.
 
 Parameter groups
 ----------------
@@ -65,26 +85,46 @@ import numpy as np
 import optax
 
 from jaxnn import lr_scheduler
+from jaxnn.core.lerp import lerp
 from jaxnn.lr_scheduler import *  # noqa: F403 -- optim.StepLR etc. keep working
+from jaxnn.optim.lbfgs import LBFGS
 
 __all__ = [
+    "ASGD",
     "SGD",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
     "RMSprop",
+    "Rprop",
+    "TorchASGDState",
+    "TorchAdadeltaState",
     "TorchAdagradState",
     "TorchAdamState",
+    "TorchAdamaxState",
     "TorchDecoupledDecayState",
     "TorchMomentumState",
+    "TorchNAdamState",
+    "TorchRAdamState",
     "TorchRMSpropState",
+    "TorchRpropState",
     "add_torch_decoupled_weight_decay",
     "is_bias_or_norm",
     "no_decay_on_bias_and_norm",
     "param_groups",
+    "scale_by_torch_adadelta",
     "scale_by_torch_adagrad",
     "scale_by_torch_adam",
+    "scale_by_torch_adamax",
+    "scale_by_torch_asgd",
+    "scale_by_torch_nadam",
+    "scale_by_torch_radam",
     "scale_by_torch_rmsprop",
+    "scale_by_torch_rprop",
     "trace_torch_momentum",
     "weight_decay_mask",
     *lr_scheduler.__all__,
@@ -126,11 +166,9 @@ def _check_betas(betas: tuple[float, float]) -> None:
             _check(0.0 <= beta < 1.0, f"Invalid beta parameter at index {i}: {beta}")
 
 
-def _lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
-    # torch's CPU lerp switches formula at weight 0.5 to stay accurate near both ends.
-    if _is_number(weight) and weight >= 0.5:
-        return end - (end - start) * (1 - weight)
-    return start + weight * (end - start)
+def _at(value: Any, count: jax.Array) -> Any:
+    """A hyper-parameter at the update ``count`` (0 at the first): a number or a schedule."""
+    return value(count) if callable(value) else value
 
 
 def _bias_correction(beta: float, t: jax.Array) -> jax.Array:
@@ -165,7 +203,7 @@ def trace_torch_momentum(
     torch. The output is ``buf``, or ``g + momentum * buf`` with ``nesterov``.
 
     Args:
-        momentum: momentum factor.
+        momentum: momentum factor, or a schedule ``step -> momentum``.
         dampening: dampening of the gradient's contribution after the first step.
         nesterov: use Nesterov momentum.
     """
@@ -180,13 +218,14 @@ def trace_torch_momentum(
     ) -> tuple[optax.Updates, TorchMomentumState]:
         del params
         first = state.count == 0
+        m = _at(momentum, state.count)
 
         def new_buffer(g: jax.Array, buf: jax.Array) -> jax.Array:
-            return jnp.where(first, g, buf * momentum + (1 - dampening) * g).astype(buf.dtype)
+            return jnp.where(first, g, buf * m + (1 - dampening) * g).astype(buf.dtype)
 
         buffer = jax.tree.map(new_buffer, updates, state.momentum_buffer)
         if nesterov:
-            updates = jax.tree.map(lambda g, b: g + momentum * b, updates, buffer)
+            updates = jax.tree.map(lambda g, b: g + m * b, updates, buffer)
         else:
             updates = buffer
         return updates, TorchMomentumState(optax.safe_increment(state.count), buffer)
@@ -209,7 +248,7 @@ def scale_by_torch_adam(
     """torch's Adam direction ``(m / (1 - b1**t)) / (sqrt(v) / sqrt(1 - b2**t) + eps)``.
 
     Args:
-        b1: decay of the first moment ``m``.
+        b1: decay of the first moment ``m``, or a schedule ``step -> b1``.
         b2: decay of the second moment ``v``.
         eps: added to the denominator, outside the square root.
         amsgrad: use the running maximum of ``v`` in the denominator.
@@ -231,12 +270,13 @@ def scale_by_torch_adam(
         updates: optax.Updates, state: TorchAdamState, params: optax.Params | None = None
     ) -> tuple[optax.Updates, TorchAdamState]:
         del params
+        beta1 = _at(b1, state.count)
         count = optax.safe_increment(state.count)
         t = count.astype(jnp.float32)
-        bc1 = _bias_correction(b1, t)
+        bc1 = _bias_correction(beta1, t)
         bc2_sqrt = jnp.sqrt(_bias_correction(b2, t))
 
-        exp_avg = jax.tree.map(lambda m, g: _lerp(m, g, 1 - b1), state.exp_avg, updates)
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
         exp_avg_sq = jax.tree.map(lambda v, g: v * b2 + (1 - b2) * g * g, state.exp_avg_sq, updates)
         if amsgrad:
             max_exp_avg_sq = jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq)
@@ -256,11 +296,13 @@ def scale_by_torch_adam(
 
 
 class TorchRMSpropState(NamedTuple):
-    """State of :func:`scale_by_torch_rmsprop`; unused buffers are None."""
+    """State of :func:`scale_by_torch_rmsprop`; unused buffers are None (``count`` is
+    kept only for a momentum schedule)."""
 
     square_avg: optax.Updates
     grad_avg: optax.Updates | None
     momentum_buffer: optax.Updates | None
+    count: jax.Array | None = None
 
 
 def scale_by_torch_rmsprop(
@@ -272,9 +314,11 @@ def scale_by_torch_rmsprop(
         alpha: smoothing constant of the running average of ``g**2``.
         eps: added to the denominator, outside the square root.
         centered: subtract the square of the running average of ``g``.
-        momentum: momentum factor; the buffer accumulates the direction.
+        momentum: momentum factor (or a schedule ``step -> momentum``); the buffer
+            accumulates the direction.
     """
     use_momentum = _nonzero(momentum)
+    scheduled = callable(momentum)
 
     def init_fn(params: optax.Params) -> TorchRMSpropState:
         # a separate buffer per statistic: a donated state must not hold one array twice
@@ -285,6 +329,7 @@ def scale_by_torch_rmsprop(
             square_avg=zeros(),
             grad_avg=zeros() if centered else None,
             momentum_buffer=zeros() if use_momentum else None,
+            count=jnp.zeros([], jnp.int32) if scheduled else None,
         )
 
     def update_fn(
@@ -295,20 +340,22 @@ def scale_by_torch_rmsprop(
             lambda s, g: s * alpha + (1 - alpha) * g * g, state.square_avg, updates
         )
         if centered:
-            grad_avg = jax.tree.map(lambda a, g: _lerp(a, g, 1 - alpha), state.grad_avg, updates)
+            grad_avg = jax.tree.map(lambda a, g: lerp(a, g, 1 - alpha), state.grad_avg, updates)
             avg = jax.tree.map(lambda s, a: jnp.sqrt(s - a * a) + eps, square_avg, grad_avg)
         else:
             grad_avg = None
             avg = jax.tree.map(lambda s: jnp.sqrt(s) + eps, square_avg)
         if use_momentum:
+            m = _at(momentum, state.count)
             buffer = jax.tree.map(
-                lambda b, g, a: b * momentum + g / a, state.momentum_buffer, updates, avg
+                lambda b, g, a: b * m + g / a, state.momentum_buffer, updates, avg
             )
             updates = buffer
         else:
             buffer = None
             updates = jax.tree.map(lambda g, a: g / a, updates, avg)
-        return updates, TorchRMSpropState(square_avg, grad_avg, buffer)
+        count = optax.safe_increment(state.count) if scheduled else None
+        return updates, TorchRMSpropState(square_avg, grad_avg, buffer, count)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -388,6 +435,329 @@ def add_torch_decoupled_weight_decay(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+class TorchAdadeltaState(NamedTuple):
+    """State of :func:`scale_by_torch_adadelta`: running averages of ``g**2`` and ``delta**2``."""
+
+    square_avg: optax.Updates
+    acc_delta: optax.Updates
+
+
+def scale_by_torch_adadelta(rho: float = 0.9, eps: float = 1e-6) -> optax.GradientTransformation:
+    """torch's Adadelta direction ``sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g``.
+
+    Args:
+        rho: decay of both running averages.
+        eps: added inside both square roots.
+    """
+
+    def init_fn(params: optax.Params) -> TorchAdadeltaState:
+        return TorchAdadeltaState(
+            jax.tree.map(jnp.zeros_like, params), jax.tree.map(jnp.zeros_like, params)
+        )
+
+    def update_fn(
+        updates: optax.Updates, state: TorchAdadeltaState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, TorchAdadeltaState]:
+        del params
+        square_avg = jax.tree.map(
+            lambda s, g: s * rho + (1 - rho) * g * g, state.square_avg, updates
+        )
+        delta = jax.tree.map(
+            lambda a, s, g: jnp.sqrt(a + eps) / jnp.sqrt(s + eps) * g,
+            state.acc_delta,
+            square_avg,
+            updates,
+        )
+        acc_delta = jax.tree.map(lambda a, d: a * rho + (1 - rho) * d * d, state.acc_delta, delta)
+        return delta, TorchAdadeltaState(square_avg, acc_delta)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class TorchAdamaxState(NamedTuple):
+    """State of :func:`scale_by_torch_adamax`: steps, first moment, infinity norm."""
+
+    count: jax.Array
+    exp_avg: optax.Updates
+    exp_inf: optax.Updates
+
+
+def scale_by_torch_adamax(
+    b1: Any = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> optax.GradientTransformation:
+    """torch's Adamax direction ``m / (1 - b1**t) / u`` with ``u = max(b2 * u, |g| + eps)``.
+
+    Args:
+        b1: decay of the first moment ``m``, or a schedule ``step -> b1``.
+        b2: decay of the infinity norm ``u``.
+        eps: added to ``|g|`` before the maximum.
+    """
+
+    def init_fn(params: optax.Params) -> TorchAdamaxState:
+        return TorchAdamaxState(
+            jnp.zeros([], jnp.int32),
+            jax.tree.map(jnp.zeros_like, params),
+            jax.tree.map(jnp.zeros_like, params),
+        )
+
+    def update_fn(
+        updates: optax.Updates, state: TorchAdamaxState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, TorchAdamaxState]:
+        del params
+        beta1 = _at(b1, state.count)
+        count = optax.safe_increment(state.count)
+        bc1 = _bias_correction(beta1, count.astype(jnp.float32))
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_inf = jax.tree.map(
+            lambda u, g: jnp.maximum(u * b2, jnp.abs(g) + eps), state.exp_inf, updates
+        )
+        updates = jax.tree.map(lambda m, u: m / u / bc1.astype(m.dtype), exp_avg, exp_inf)
+        return updates, TorchAdamaxState(count, exp_avg, exp_inf)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class TorchNAdamState(NamedTuple):
+    """State of :func:`scale_by_torch_nadam`; ``mu_product`` is torch's running product
+    of the momentum schedule (float32, as torch keeps it)."""
+
+    count: jax.Array
+    mu_product: jax.Array
+    exp_avg: optax.Updates
+    exp_avg_sq: optax.Updates
+
+
+def scale_by_torch_nadam(
+    b1: Any = 0.9, b2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 4e-3
+) -> optax.GradientTransformation:
+    """torch's NAdam direction: Nesterov momentum with the schedule
+    ``mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``.
+
+    ``(1 - mu_t) / (1 - prod mu) * g / d + mu_{t+1} / (1 - prod mu * mu_{t+1}) * m / d``
+    with ``d = sqrt(v / (1 - b2**t)) + eps``.
+
+    Args:
+        b1: decay of the first moment, or a schedule ``step -> b1``.
+        b2: decay of the second moment.
+        eps: added to the denominator, outside the square root.
+        momentum_decay: the momentum schedule's decay ``psi``.
+    """
+
+    def init_fn(params: optax.Params) -> TorchNAdamState:
+        return TorchNAdamState(
+            jnp.zeros([], jnp.int32),
+            jnp.ones([], jnp.float32),
+            jax.tree.map(jnp.zeros_like, params),
+            jax.tree.map(jnp.zeros_like, params),
+        )
+
+    def update_fn(
+        updates: optax.Updates, state: TorchNAdamState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, TorchNAdamState]:
+        del params
+        beta1 = _at(b1, state.count)
+        count = optax.safe_increment(state.count)
+        t = count.astype(jnp.float32)
+        bc2 = _bias_correction(b2, t)
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        mu_product = state.mu_product * mu
+        grad_coef = (1.0 - mu) / (1.0 - mu_product)
+        avg_coef = mu_next / (1.0 - mu_product * mu_next)
+
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_avg_sq = jax.tree.map(lambda v, g: v * b2 + (1 - b2) * g * g, state.exp_avg_sq, updates)
+
+        def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
+            denom = jnp.sqrt(v / bc2.astype(v.dtype)) + eps
+            return grad_coef.astype(g.dtype) * (g / denom) + avg_coef.astype(m.dtype) * (m / denom)
+
+        updates = jax.tree.map(direction, updates, exp_avg, exp_avg_sq)
+        return updates, TorchNAdamState(count, mu_product, exp_avg, exp_avg_sq)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class TorchRAdamState(NamedTuple):
+    """State of :func:`scale_by_torch_radam`: steps and the two moments."""
+
+    count: jax.Array
+    exp_avg: optax.Updates
+    exp_avg_sq: optax.Updates
+
+
+def _first_rectified_step(b2: float) -> float:
+    """The first step ``t`` with ``rho_t > 5``, found in float64 as torch compares it: in
+    float32, ``rho_t = rho_inf - 2 t b2**t / (1 - b2**t)`` cancels to about 1e-4 near 5."""
+    rho_inf = 2 / (1 - b2) - 1
+    for t in range(1, 100_000):
+        if rho_inf - 2 * t * b2**t / (1 - b2**t) > 5.0:
+            return float(t)
+    return math.inf
+
+
+def scale_by_torch_radam(
+    b1: Any = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> optax.GradientTransformation:
+    """torch's RAdam direction: ``m_hat * r_t * sqrt(1 - b2**t) / (sqrt(v) + eps)`` once
+    the variance is tractable (``rho_t > 5``), ``m_hat`` before.
+
+    Args:
+        b1: decay of the first moment, or a schedule ``step -> b1``.
+        b2: decay of the second moment.
+        eps: added to the denominator, outside the square root.
+    """
+    rho_inf = 2 / (1 - b2) - 1
+    first_rectified = _first_rectified_step(b2) if _is_number(b2) else None
+
+    def init_fn(params: optax.Params) -> TorchRAdamState:
+        def zeros():
+            return jax.tree.map(jnp.zeros_like, params)
+
+        return TorchRAdamState(jnp.zeros([], jnp.int32), zeros(), zeros())
+
+    def update_fn(
+        updates: optax.Updates, state: TorchRAdamState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, TorchRAdamState]:
+        del params
+        beta1 = _at(b1, state.count)
+        count = optax.safe_increment(state.count)
+        t = count.astype(jnp.float32)
+        bc1 = _bias_correction(beta1, t)
+        bc2 = _bias_correction(b2, t)
+        rho_t = rho_inf - 2 * t * b2**t / bc2
+        rectified = rho_t > 5.0 if first_rectified is None else t >= first_rectified
+        # clamp keeps the unused branch finite before the threshold (rho_t may be < 4)
+        rho = jnp.maximum(rho_t, 5.0)
+        rect = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+
+        exp_avg = jax.tree.map(lambda m, g: lerp(m, g, 1 - beta1), state.exp_avg, updates)
+        exp_avg_sq = jax.tree.map(lambda v, g: v * b2 + (1 - b2) * g * g, state.exp_avg_sq, updates)
+
+        def direction(m: jax.Array, v: jax.Array) -> jax.Array:
+            m_hat = m / bc1.astype(m.dtype)
+            adaptive = jnp.sqrt(bc2).astype(v.dtype) / (jnp.sqrt(v) + eps)
+            return jnp.where(rectified, m_hat * adaptive * rect.astype(m.dtype), m_hat)
+
+        updates = jax.tree.map(direction, exp_avg, exp_avg_sq)
+        return updates, TorchRAdamState(count, exp_avg, exp_avg_sq)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class TorchRpropState(NamedTuple):
+    """State of :func:`scale_by_torch_rprop`: the previous (masked) gradient and the
+    per-element step sizes."""
+
+    prev: optax.Updates
+    step_size: optax.Updates
+
+
+def scale_by_torch_rprop(
+    lr: ScalarOrSchedule = 1e-2,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50),
+) -> optax.GradientTransformation:
+    """torch's Rprop update ``-sign(g) * step_size`` (the full update, lr included).
+
+    Where ``g`` kept its sign the step size grows by ``etas[1]``, where it flipped it
+    shrinks by ``etas[0]`` and that gradient is zeroed for this step; step sizes stay
+    within ``step_sizes`` and start at ``lr`` (its value at step 0 for a schedule: torch
+    reads the lr only when it creates the state).
+
+    Args:
+        lr: the initial step size.
+        etas: (decrease, increase) factors, ``0 < etas[0] < 1 < etas[1]``.
+        step_sizes: (minimum, maximum) step size.
+    """
+    eta_minus, eta_plus = etas
+    size_min, size_max = step_sizes
+
+    def init_fn(params: optax.Params) -> TorchRpropState:
+        start = _at(lr, jnp.zeros([], jnp.int32))
+        return TorchRpropState(
+            jax.tree.map(jnp.zeros_like, params),
+            jax.tree.map(lambda p: jnp.full_like(p, start), params),
+        )
+
+    def update_fn(
+        updates: optax.Updates, state: TorchRpropState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, TorchRpropState]:
+        del params
+        sign = jax.tree.map(lambda g, p: jnp.sign(g * p), updates, state.prev)
+        step_size = jax.tree.map(
+            lambda s, q: jnp.clip(
+                s * jnp.where(q > 0, eta_plus, jnp.where(q < 0, eta_minus, 1.0)).astype(s.dtype),
+                size_min,
+                size_max,
+            ),
+            state.step_size,
+            sign,
+        )
+        grads = jax.tree.map(lambda g, q: jnp.where(q < 0, 0, g), updates, sign)
+        updates = jax.tree.map(lambda g, s: -jnp.sign(g) * s, grads, step_size)
+        return updates, TorchRpropState(grads, step_size)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class TorchASGDState(NamedTuple):
+    """State of :func:`scale_by_torch_asgd`: steps taken and ``ax``, torch's running
+    average of the parameters (the averaged model ASGD is named for)."""
+
+    count: jax.Array
+    ax: optax.Params
+
+
+def scale_by_torch_asgd(
+    lr: ScalarOrSchedule = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6
+) -> optax.GradientTransformation:
+    """torch's ASGD update (the full update, lr included): ``p *= 1 - lambd * eta``,
+    ``p -= eta * g``, and the average ``ax`` of the parameters from step ``t0`` on.
+
+    ``eta`` starts at ``lr`` and becomes ``lr / (1 + lambd * lr * t) ** alpha`` after
+    step ``t``; ``mu = 1 / max(1, t - t0)`` weighs the new parameters in ``ax``.
+
+    Args:
+        lr: learning rate, a float or a schedule ``step -> lr``.
+        lambd: decay term.
+        alpha: power of the ``eta`` update.
+        t0: step from which to average.
+    """
+
+    def init_fn(params: optax.Params) -> TorchASGDState:
+        return TorchASGDState(jnp.zeros([], jnp.int32), jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(
+        updates: optax.Updates, state: TorchASGDState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, TorchASGDState]:
+        if params is None:
+            raise ValueError("ASGD needs the parameters: call update(g, s, params)")
+        # torch computes eta and mu at the end of the previous step, with its lr
+        c = state.count
+        first = c == 0
+        previous = jnp.maximum(c - 1, 0)
+        lr_prev = _at(lr, previous)
+        t = c.astype(jnp.float32)
+        eta = jnp.where(first, _at(lr, c), lr_prev / (1 + lambd * lr_prev * t) ** alpha)
+        mu = jnp.where(first, 1.0, 1 / jnp.maximum(1.0, t - t0))
+
+        def step(p: jax.Array, g: jax.Array) -> jax.Array:
+            decay = (1 - lambd * eta).astype(p.dtype)
+            return p * decay - eta.astype(p.dtype) * g
+
+        new_params = jax.tree.map(step, params, updates)
+        ax = jax.tree.map(
+            lambda a, p: jnp.where(mu == 1, p, a + (p - a) * mu.astype(a.dtype)),
+            state.ax,
+            new_params,
+        )
+        updates = jax.tree.map(lambda new, p: new - p, new_params, params)
+        return updates, TorchASGDState(optax.safe_increment(c), ax)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 # --------------------------------------------------------------------------- optimizers
 
 
@@ -398,6 +768,25 @@ def _maximize(maximize: bool) -> optax.GradientTransformation | None:
 def _l2(weight_decay: float) -> optax.GradientTransformation | None:
     # torch's coupled weight decay, g + wd * p, is exactly optax.add_decayed_weights.
     return optax.add_decayed_weights(weight_decay) if _nonzero(weight_decay) else None
+
+
+def _cycled(lr: ScalarOrSchedule, momentum: Any) -> Any:
+    """The momentum to use: torch's CyclicLR / OneCycleLR (``cycle_momentum``) overwrite
+    the optimizer's momentum (or beta1) at every step, so their schedule replaces it."""
+    cycled = lr_scheduler.scheduled_momentum(lr)
+    return momentum if cycled is None else cycled
+
+
+def _no_momentum(name: str, lr: ScalarOrSchedule) -> None:
+    if lr_scheduler.scheduled_momentum(lr) is not None:
+        raise ValueError(
+            f"{name}: optimizer must support momentum or beta1 with `cycle_momentum` option "
+            f"enabled (lr is a {lr.name} that cycles momentum; give it cycle_momentum=False)"
+        )
+
+
+def _decoupled(lr: ScalarOrSchedule, weight_decay: float) -> optax.GradientTransformation | None:
+    return add_torch_decoupled_weight_decay(lr, weight_decay) if _nonzero(weight_decay) else None
 
 
 def SGD(
@@ -417,7 +806,8 @@ def SGD(
 
     Args:
         lr: learning rate, a float or a schedule ``step -> lr``. torch's default 1e-3.
-        momentum: momentum factor.
+        momentum: momentum factor, or a schedule ``step -> momentum`` (a ``CyclicLR`` /
+            ``OneCycleLR`` lr with ``cycle_momentum`` supplies its own, as in torch).
         dampening: dampening for momentum.
         weight_decay: L2 penalty, added to the gradient.
         nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
@@ -433,6 +823,7 @@ def SGD(
     _check_lr(lr)
     _check_nonneg(momentum, "momentum")
     _check_nonneg(weight_decay, "weight_decay")
+    momentum = _cycled(lr, momentum)
     if nesterov:
         no_momentum = _is_number(momentum) and momentum <= 0
         dampened = _is_number(dampening) and dampening != 0
@@ -464,7 +855,9 @@ def Adam(
 
     Args:
         lr: learning rate, a float or a schedule ``step -> lr``.
-        betas: decay rates of the first and second moments, each in ``[0, 1)``.
+        betas: decay rates of the first and second moments, each in ``[0, 1)``; the
+            first may be a schedule (a ``CyclicLR`` / ``OneCycleLR`` lr with
+            ``cycle_momentum`` supplies it, as in torch).
         eps: added to the denominator, outside the square root.
         weight_decay: L2 penalty added to the gradient (decoupled if
             ``decoupled_weight_decay``, i.e. :func:`AdamW`).
@@ -482,12 +875,13 @@ def Adam(
     _check_betas(betas)
     _check_nonneg(weight_decay, "weight_decay")
     b1, b2 = betas
+    b1 = _cycled(lr, b1)
     if decoupled_weight_decay:
         return _chain(
             _maximize(maximize),
             scale_by_torch_adam(b1, b2, eps, amsgrad),
             optax.scale_by_learning_rate(lr),
-            add_torch_decoupled_weight_decay(lr, weight_decay) if _nonzero(weight_decay) else None,
+            _decoupled(lr, weight_decay),
         )
     return _chain(
         _maximize(maximize),
@@ -550,7 +944,8 @@ def RMSprop(
         alpha: smoothing constant (optax.rmsprop's ``decay``, whose default is 0.9).
         eps: added outside the square root (optax.rmsprop adds it inside by default).
         weight_decay: L2 penalty, added to the gradient.
-        momentum: momentum factor.
+        momentum: momentum factor, or a schedule (a ``CyclicLR`` / ``OneCycleLR`` lr with
+            ``cycle_momentum`` supplies it, as in torch).
         centered: normalize by an estimate of the gradient's variance.
         maximize: maximize the objective.
 
@@ -566,7 +961,7 @@ def RMSprop(
     return _chain(
         _maximize(maximize),
         _l2(weight_decay),
-        scale_by_torch_rmsprop(alpha, eps, centered, momentum),
+        scale_by_torch_rmsprop(alpha, eps, centered, _cycled(lr, momentum)),
         optax.scale_by_learning_rate(lr),
     )
 
@@ -602,6 +997,7 @@ def Adagrad(
     _check_nonneg(weight_decay, "weight_decay")
     _check_nonneg(initial_accumulator_value, "initial_accumulator_value")
     _check_nonneg(eps, "epsilon")
+    _no_momentum("Adagrad", lr)
     if _nonzero(lr_decay):
         base = lr
 
@@ -614,6 +1010,233 @@ def Adagrad(
         scale_by_torch_adagrad(initial_accumulator_value, eps),
         optax.scale_by_learning_rate(lr),
     )
+
+
+def Adadelta(
+    lr: ScalarOrSchedule = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    """Adadelta with torch.optim.Adadelta's arguments and defaults.
+
+    Per step: ``g += weight_decay * p``; ``s = rho * s + (1 - rho) * g**2``;
+    ``delta = sqrt(a + eps) / sqrt(s + eps) * g``; ``a = rho * a + (1 - rho) * delta**2``;
+    ``p -= lr * delta``.
+
+    Args:
+        lr: coefficient that scales ``delta``, a float or a schedule. torch's default 1.0.
+        rho: decay of the running averages, in ``[0, 1]``.
+        eps: added inside the square roots.
+        weight_decay: L2 penalty, added to the gradient.
+        maximize: maximize the objective.
+
+    Example::
+
+        >>> tx = Adadelta(lr=1.0)  # the PyTorch MNIST example's optimizer
+    """
+    _check_lr(lr)
+    if _is_number(rho):
+        _check(0.0 <= rho <= 1.0, f"Invalid rho value: {rho}")
+    _check_nonneg(eps, "epsilon")
+    _check_nonneg(weight_decay, "weight_decay")
+    _no_momentum("Adadelta", lr)
+    return _chain(
+        _maximize(maximize),
+        _l2(weight_decay),
+        scale_by_torch_adadelta(rho, eps),
+        optax.scale_by_learning_rate(lr),
+    )
+
+
+def Adamax(
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[Any, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    """Adamax (Adam with the infinity norm) with torch.optim.Adamax's arguments and defaults.
+
+    Per step ``t``: ``g += weight_decay * p``; ``m = lerp(m, g, 1 - beta1)``;
+    ``u = max(beta2 * u, |g| + eps)``; ``p -= lr / (1 - beta1**t) * m / u``.
+
+    Args:
+        lr: learning rate, a float or a schedule.
+        betas: decay of ``m`` and of ``u``, each in ``[0, 1)``; the first may be a schedule.
+        eps: added to ``|g|``.
+        weight_decay: L2 penalty, added to the gradient.
+        maximize: maximize the objective.
+
+    Example::
+
+        >>> tx = Adamax(lr=2e-3)
+    """
+    _check_lr(lr)
+    _check_nonneg(eps, "epsilon")
+    _check_betas(betas)
+    _check_nonneg(weight_decay, "weight_decay")
+    return _chain(
+        _maximize(maximize),
+        _l2(weight_decay),
+        scale_by_torch_adamax(_cycled(lr, betas[0]), betas[1], eps),
+        optax.scale_by_learning_rate(lr),
+    )
+
+
+def NAdam(
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[Any, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    """Adam with Nesterov momentum, torch.optim.NAdam's arguments, defaults and schedule.
+
+    See :func:`scale_by_torch_nadam` for the direction; ``p -= lr * direction``.
+
+    Args:
+        lr: learning rate, a float or a schedule.
+        betas: decay rates of the first and second moments, each in ``[0, 1)``; the
+            first may be a schedule.
+        eps: added to the denominator, outside the square root.
+        weight_decay: L2 penalty added to the gradient, or decoupled (``p *= 1 - lr *
+            weight_decay``, as AdamW) with ``decoupled_weight_decay`` (NAdamW).
+        momentum_decay: the momentum schedule's decay.
+        decoupled_weight_decay: decay the parameters as AdamW does.
+        maximize: maximize the objective.
+
+    Example::
+
+        >>> tx = NAdam(lr=2e-3, weight_decay=0.01, decoupled_weight_decay=True)
+    """
+    _check_lr(lr)
+    _check_nonneg(eps, "epsilon")
+    _check_betas(betas)
+    _check_nonneg(weight_decay, "weight_decay")
+    _check_nonneg(momentum_decay, "momentum_decay")
+    direction = scale_by_torch_nadam(_cycled(lr, betas[0]), betas[1], eps, momentum_decay)
+    if decoupled_weight_decay:
+        return _chain(
+            _maximize(maximize),
+            direction,
+            optax.scale_by_learning_rate(lr),
+            _decoupled(lr, weight_decay),
+        )
+    return _chain(
+        _maximize(maximize), _l2(weight_decay), direction, optax.scale_by_learning_rate(lr)
+    )
+
+
+def RAdam(
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[Any, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    """Rectified Adam with torch.optim.RAdam's arguments and defaults.
+
+    See :func:`scale_by_torch_radam` for the direction; ``p -= lr * direction``.
+
+    Args:
+        lr: learning rate, a float or a schedule.
+        betas: decay rates of the first and second moments, each in ``[0, 1)``; the
+            first may be a schedule.
+        eps: added to the denominator, outside the square root.
+        weight_decay: L2 penalty added to the gradient, or decoupled (``p *= 1 - lr *
+            weight_decay``, as AdamW) with ``decoupled_weight_decay``.
+        decoupled_weight_decay: decay the parameters as AdamW does.
+        maximize: maximize the objective.
+
+    Example::
+
+        >>> tx = RAdam(lr=1e-3)
+    """
+    _check_lr(lr)
+    _check_nonneg(eps, "epsilon")
+    _check_betas(betas)
+    _check_nonneg(weight_decay, "weight_decay")
+    direction = scale_by_torch_radam(_cycled(lr, betas[0]), betas[1], eps)
+    if decoupled_weight_decay:
+        return _chain(
+            _maximize(maximize),
+            direction,
+            optax.scale_by_learning_rate(lr),
+            _decoupled(lr, weight_decay),
+        )
+    return _chain(
+        _maximize(maximize), _l2(weight_decay), direction, optax.scale_by_learning_rate(lr)
+    )
+
+
+def Rprop(
+    lr: ScalarOrSchedule = 1e-2,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50),
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    """The resilient backpropagation algorithm, torch.optim.Rprop's arguments and defaults.
+
+    Each parameter element moves by its own step size against the sign of its
+    gradient; see :func:`scale_by_torch_rprop`. ``lr`` is the initial step size.
+
+    Args:
+        lr: the initial step size (a schedule counts at step 0 only, as in torch).
+        etas: (decrease, increase) multiplicative factors, ``0 < etas[0] < 1 < etas[1]``.
+        step_sizes: (minimum, maximum) allowed step size.
+        maximize: maximize the objective.
+
+    Example::
+
+        >>> tx = Rprop(lr=0.01, etas=(0.5, 1.2))
+    """
+    _check_lr(lr)
+    _check(0.0 < etas[0] < 1.0 < etas[1], f"Invalid eta values: {etas[0]}, {etas[1]}")
+    _no_momentum("Rprop", lr)
+    return _chain(_maximize(maximize), scale_by_torch_rprop(lr, etas, step_sizes))
+
+
+def ASGD(
+    lr: ScalarOrSchedule = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0.0,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    """Averaged stochastic gradient descent with torch.optim.ASGD's arguments and defaults.
+
+    See :func:`scale_by_torch_asgd`. The averaged parameters torch keeps as
+    ``optimizer.state[p]['ax']`` are the ``ax`` field of the :class:`TorchASGDState`
+    in the optimizer state (e.g. ``optax.tree_utils.tree_get(opt_state, 'ax')``).
+
+    Args:
+        lr: learning rate, a float or a schedule.
+        lambd: decay term.
+        alpha: power for the ``eta`` update.
+        t0: step at which averaging starts.
+        weight_decay: L2 penalty, added to the gradient.
+        maximize: maximize the objective.
+
+    Example::
+
+        >>> tx = ASGD(lr=0.01, t0=100)
+    """
+    _check_lr(lr)
+    _check_nonneg(weight_decay, "weight_decay")
+    _no_momentum("ASGD", lr)
+    return _chain(_maximize(maximize), _l2(weight_decay), scale_by_torch_asgd(lr, lambd, alpha, t0))
 
 
 # --------------------------------------------------------------------------- param groups
@@ -660,6 +1283,8 @@ def param_groups(
     """
     if _DEFAULT_GROUP in groups:
         raise ValueError(f"param_groups: {_DEFAULT_GROUP!r} is reserved for the default group")
+    if any(isinstance(tx, LBFGS) for tx in (default, *groups.values())):
+        raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
 
     def labels(tree: Any) -> Any:
         def label(path: tuple[Any, ...], leaf: jax.Array) -> str:

@@ -1,0 +1,17 @@
+"""torch's pairwise distance, shared by the triplet losses (and any distance layer)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["pairwise_distance"]
+
+
+def pairwise_distance(
+    x1: jax.Array, x2: jax.Array, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> jax.Array:
+    """torch's ``pairwise_distance``: the p-norm of ``x1 - x2 + eps`` over the last axis
+    (``eps`` is added to the difference, before the norm, as torch adds it)."""
+    x1, x2 = jnp.broadcast_arrays(x1, x2)
+    return jnp.linalg.vector_norm(x1 - x2 + eps, ord=p, axis=-1, keepdims=keepdim)

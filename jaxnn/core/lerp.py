@@ -1,0 +1,23 @@
+"""torch's ``lerp``, which the optimizers' moment updates and swa_utils' averages use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["lerp"]
+
+
+def lerp(start: jax.Array, end: jax.Array, weight: Any) -> jax.Array:
+    """``start + weight * (end - start)`` as torch's CPU kernel computes it: for
+    ``weight >= 0.5`` it switches to ``end - (end - start) * (1 - weight)``, accurate near
+    both ends. ``weight`` may be a Python number (the branch is chosen once) or an array."""
+    if isinstance(weight, (int, float)) and not isinstance(weight, bool):
+        if weight >= 0.5:
+            return end - (end - start) * (1 - weight)
+        return start + weight * (end - start)
+    return jnp.where(
+        weight >= 0.5, end - (end - start) * (1 - weight), start + weight * (end - start)
+    )
