@@ -80,12 +80,24 @@ def _checkpointer(compress: bool = True):
         except ValueError:
             pass
     handler = ocp.PyTreeCheckpointHandler(
-        use_compression=compress, type_handler_registry=th.create_type_handler_registry(*pairs)
+        use_compression=compress,
+        type_handler_registry=th.create_type_handler_registry(*pairs),
+        multiprocessing_options=_this_process_only(),
     )
     # a PyTreeCheckpointer (what PyTreeCheckpointer() would be, but with this handler)
     checkpointer = ocp.PyTreeCheckpointer.__new__(ocp.PyTreeCheckpointer)
-    ocp.Checkpointer.__init__(checkpointer, handler)
+    ocp.Checkpointer.__init__(checkpointer, handler, multiprocessing_options=_this_process_only())
     return checkpointer
+
+
+def _this_process_only():
+    """save / load read and write host arrays: in a run of several processes the one
+    process that calls them does it all (``if jax.process_index() == 0: jaxnn.save(...)``,
+    as with torch.save), where orbax would wait for every process at its barriers."""
+    import orbax.checkpoint as ocp
+
+    me = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
 
 
 def _save_args(tree: dict[str, Any]):
@@ -182,11 +194,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 def _orbax_tree(path: str | os.PathLike):
     """(checkpointer, arrays directory, the arrays' orbax metadata tree)."""
-    import orbax.checkpoint as ocp
-
     read_metadata(path)  # a clear error for a directory that is not a checkpoint
     arrays = Path(path).absolute() / ARRAYS_DIR
-    checkpointer = ocp.PyTreeCheckpointer()
+    checkpointer = _checkpointer()
     meta = checkpointer.metadata(arrays)
     # orbax >= 0.11 wraps the tree in StepMetadata.item_metadata.tree
     meta = getattr(meta, "item_metadata", meta)
@@ -369,15 +379,22 @@ class CheckpointManager:
         self.directory = Path(directory).absolute()
         self._ocp = ocp
 
-        def options(keep: int):
+        def options(name: str, keep: int):
+            # With several processes, orbax synchronises the two managers at barriers of
+            # the same names; prefixes keep latest's background commit from colliding with
+            # best's save of the same epoch ("Barrier ... is already ongoing").
+            multiprocessing = ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=name)
             return ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, enable_async_checkpointing=async_save
+                max_to_keep=keep,
+                create=True,
+                enable_async_checkpointing=async_save,
+                multiprocessing_options=multiprocessing,
             )
 
         self._latest = ocp.CheckpointManager(
-            self.directory / "latest", options=options(max_to_keep)
+            self.directory / "latest", options=options("latest", max_to_keep)
         )
-        self._best = ocp.CheckpointManager(self.directory / "best", options=options(1))
+        self._best = ocp.CheckpointManager(self.directory / "best", options=options("best", 1))
         self._best_value: float | None = None
         best_epoch = self._best.latest_step()
         if best_epoch is not None:
