@@ -24,10 +24,11 @@ has a leading K axis); the result equals K single steps.
 Data parallel: ``DataParallel()`` puts the state on every visible device (replicated)
 and splits each batch over them along the batch axis (``jax.sharding``); XLA inserts
 the gradient all-reduce, and BatchNorm's batch statistics are global, so results
-equal one device's up to float summation order. Multi-host: call
-``jax.distributed.initialize()`` first on every host; ``jax.devices()`` then spans all
-hosts, and each host feeds its own slice of the global batch (see
-``DataParallel.shard_batch``).
+equal one device's up to float summation order. ``FullyShardedDataParallel()`` shards
+the parameters and optimizer state over the devices instead. Several processes: call
+``jaxnn.distributed.initialize()`` first in each; ``jax.devices()`` then spans all of
+them, and each feeds its own slice of the global batch (a DataLoader with
+``num_shards``; see ``DataParallel.shard_batch``).
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ import numpy as np
 import optax
 
 from jaxnn.metrics import Metrics, host_metrics, init_metrics, summarize, update_metrics
-from jaxnn.parallel import DataParallel
+from jaxnn.parallel import DataParallel, FullyShardedDataParallel
 
 __all__ = [
     "DataParallel",
+    "FullyShardedDataParallel",
     "SummaryWriter",
     "TrainState",
     "evaluate",
@@ -257,8 +259,8 @@ def make_train_step(
             inside a loop body on a slow path, while on accelerators the loop keeps
             compile time flat in K. On CPU, fusing pays only for dispatch-bound models
             (benchmarks/RESULTS.md has the measurements).
-        parallel: a :class:`DataParallel` to shard over devices (None: default
-            placement, i.e. one device).
+        parallel: a :class:`DataParallel` (or :class:`FullyShardedDataParallel`) to
+            shard over devices (None: default placement, i.e. one device).
         precision: 'fp32' (default) or 'bf16': mixed precision, the forward and backward
             passes in bfloat16 with float32 parameters, optimizer state, batch statistics,
             loss and metrics (what ``torch.autocast(dtype=torch.bfloat16)`` gives torch
@@ -286,8 +288,13 @@ def make_train_step(
 
     if parallel is None:
         return jax.jit(fn, donate_argnums=(0, 1))
-    replicated = parallel.replicated
-    return jax.jit(fn, donate_argnums=(0, 1), out_shardings=(replicated, replicated))
+
+    def placed(state, metrics, batch):  # the new state stays where the strategy keeps it
+        state, metrics = fn(state, metrics, batch)
+        metrics = jax.lax.with_sharding_constraint(metrics, parallel.replicated)
+        return parallel.constrain(state), metrics
+
+    return jax.jit(placed, donate_argnums=(0, 1))
 
 
 def make_eval_step(
@@ -318,10 +325,10 @@ def _stack(batches: list[Batch]) -> Batch:
     return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *batches)
 
 
-def _place(batch, parallel: DataParallel | None, fused: bool):
+def _place(batch, parallel: DataParallel | None, fused: bool, per_process: bool = False):
     if parallel is None:
         return jax.device_put(batch)
-    return parallel.shard_batch(batch, fused)
+    return parallel.shard_batch(batch, fused, per_process=per_process)
 
 
 def _raise_if_nonfinite(metrics: Metrics, epoch: int) -> None:
@@ -347,9 +354,10 @@ def evaluate(
     """Eval-mode loss and accuracy (or mse) over ``loader`` (``precision`` as for
     :func:`make_train_step`; ignored when ``eval_step`` is given)."""
     eval_step = eval_step or make_eval_step(model, loss_fn, task=task, precision=precision)
+    per_process = parallel is not None and parallel.loader_is_per_process(loader)
     metrics = init_metrics()
     for batch in loader:
-        metrics = eval_step(state, metrics, _place(batch, parallel, False))
+        metrics = eval_step(state, metrics, _place(batch, parallel, False, per_process))
     return summarize(metrics, task)
 
 
@@ -387,7 +395,8 @@ def fit(
         start_epoch: the first epoch to run (from a checkpoint).
         steps_per_call: fuse this many steps per dispatch (lax.scan); an epoch's
             leftover batches run one by one.
-        parallel: a :class:`DataParallel`, or None for one device.
+        parallel: a :class:`DataParallel` (or :class:`FullyShardedDataParallel`), or None
+            for one device. With several processes, only process 0 shows progress.
         log_every: steps between progress-bar metric updates (each reads the device).
         checkpoints: a ``jaxnn.checkpoint.CheckpointManager``: saved after every epoch,
             with the epoch's metrics (it keeps the best by ``best_metric``).
@@ -404,8 +413,11 @@ def fit(
     from tqdm.auto import tqdm
 
     _check_task(task)
+    per_process = False
     if parallel is not None:
-        state = parallel.replicate(state)
+        state = parallel.place(state)
+        per_process = parallel.loader_is_per_process(train_loader)
+    progress = progress and jax.process_index() == 0
     common = dict(task=task, parallel=parallel, precision=precision)
     single = make_train_step(model, loss_fn, optimizer, **common)
     fused = (
@@ -435,10 +447,11 @@ def fit(
                 pending.append(batch)
                 if len(pending) < steps_per_call:
                     continue
-                state, metrics = fused(state, metrics, _place(_stack(pending), parallel, True))
+                batch = _place(_stack(pending), parallel, True, per_process)
+                state, metrics = fused(state, metrics, batch)
                 n, pending = len(pending), []
             else:
-                state, metrics = single(state, metrics, _place(batch, parallel, False))
+                state, metrics = single(state, metrics, _place(batch, parallel, False, per_process))
                 n = 1
             done += n
             bar.update(n)
@@ -447,7 +460,7 @@ def fit(
                 s = summarize(metrics, task)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in s.items() if k != "count"})
         for batch in pending:  # fewer than steps_per_call left at the end of the epoch
-            state, metrics = single(state, metrics, _place(batch, parallel, False))
+            state, metrics = single(state, metrics, _place(batch, parallel, False, per_process))
             bar.update(1)
         bar.close()
         _raise_if_nonfinite(metrics, epoch)
