@@ -84,17 +84,17 @@ class DataParallel:
             ValueError: the processes disagree about the model: their states differ in
                 structure, shapes, dtypes or values (the message names the leaves).
         """
-        if jax.process_count() > 1:
-            tree = jax.tree_util.tree_map(_host_or_global, tree)
-            check_same_across_processes(tree, type(self).__name__)
-        return jax.device_put(tree, self.shardings(tree))
+        return self._put(tree, self.sharding)
 
     def replicate(self, tree: Any) -> Any:
         """Put ``tree`` on every device, whole (what :meth:`place` does for DataParallel)."""
+        return self._put(tree, lambda leaf: self.replicated)
+
+    def _put(self, tree: Any, sharding: Any) -> Any:
         if jax.process_count() > 1:
             tree = jax.tree_util.tree_map(_host_or_global, tree)
             check_same_across_processes(tree, type(self).__name__)
-        return jax.device_put(tree, self.replicated)
+        return jax.device_put(tree, jax.tree_util.tree_map(sharding, tree))
 
     def to_host(self, tree: Any) -> Any:
         """The whole value of every array of ``tree`` as numpy, on every process (gathered
@@ -298,19 +298,14 @@ def check_same_across_processes(tree: Any, who: str = "jaxnn") -> None:
     everyone = [json.loads(text) for text in _allgather_text(json.dumps(mine))]
     first = everyone[0]
     for process, rows in enumerate(everyone[1:], start=1):
-        if len(rows) != len(first):
+        n = max(len(first), len(rows))
+        at = next((i for i in range(n) if _entry(first, i)[:3] != _entry(rows, i)[:3]), None)
+        if at is not None:
             raise ValueError(
                 f"{who}: the processes disagree about the model: process {process} has "
-                f"{len(rows)} arrays in its state, process 0 has {len(first)}; every process "
-                "must build the same model with the same arguments"
+                f"{_show(rows, at)}, process 0 has {_show(first, at)}; every process must "
+                "build the same model with the same arguments"
             )
-        for a, b in zip(first, rows):
-            if a[:3] != b[:3]:
-                raise ValueError(
-                    f"{who}: the processes disagree about the model: process {process} has "
-                    f"{b[0]} {tuple(b[1])} {b[2]}, process 0 has {a[0]} {tuple(a[1])} {a[2]}; "
-                    "every process must build the same model with the same arguments"
-                )
         differ = [a[0] for a, b in zip(first, rows) if a[3] != b[3]]
         if differ:
             more = f" (and {len(differ) - 1} more)" if len(differ) > 1 else ""
@@ -319,3 +314,14 @@ def check_same_across_processes(tree: Any, who: str = "jaxnn") -> None:
                 f"differs between process 0 and process {process}; create the state with the "
                 "same seed on every process (or restore it from the same checkpoint)"
             )
+
+
+def _entry(rows: list[list[Any]], i: int) -> list[Any]:
+    return rows[i] if i < len(rows) else [None] * 4
+
+
+def _show(rows: list[list[Any]], i: int) -> str:
+    if i >= len(rows):
+        return f"no more arrays (only {len(rows)})"
+    name, shape, dtype, _ = rows[i]
+    return f"{name} {tuple(shape)} {dtype}"
