@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -85,6 +85,20 @@ class DataParallel:
                 structure, shapes, dtypes or values (the message names the leaves).
         """
         return self._put(tree, self.sharding)
+
+    def create(self, make: Callable[[], Any]) -> Any:
+        """Call ``make`` (e.g. ``lambda: TrainState.create(model, optimizer, x0, seed=0)``)
+        compiled, with its result created where :meth:`place` would put it: each device
+        computes only its part, so a state too large for one device can be built.
+
+        The values equal ``place(make())``'s. With several processes every process must
+        call it with the same arguments; their structure is checked (a ValueError names the
+        first leaf that differs), their values cannot be before they exist.
+        """
+        shapes = jax.eval_shape(make)
+        if jax.process_count() > 1:
+            check_same_across_processes(shapes, type(self).__name__)
+        return jax.jit(make, out_shardings=self.shardings(shapes))()
 
     def replicate(self, tree: Any) -> Any:
         """Put ``tree`` on every device, whole (what :meth:`place` does for DataParallel)."""

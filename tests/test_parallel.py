@@ -111,6 +111,16 @@ FOUR_DEVICES = textwrap.dedent("""
                       for k, t in (("params", state.params), ("optimizer", state.opt_state))},
         }
 
+    # created in place (no device holds the whole state) equals created, then placed
+    def make():
+        return TrainState.create(Net(), tx, data[0][0], seed=1)
+
+    born, placed = parallel.create(make), parallel.place(make())
+    out["create"] = [(str(a.sharding.spec), bool(np.array_equal(a, b)))
+                     for a, b in zip(jax.tree_util.tree_leaves(born),
+                                     jax.tree_util.tree_leaves(placed))
+                     if a.sharding == b.sharding]
+
     spec = importlib.util.spec_from_file_location("train_example", sys.argv[1])
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
@@ -152,6 +162,10 @@ def test_fully_sharded_trains_like_replicated_on_a_quarter_of_the_bytes():
         most, total = fsdp["bytes"][kind]
         assert dp["bytes"][kind] == [total, total]
         assert 0.25 <= most / total <= 0.27, (kind, most, total)
+    # FullyShardedDataParallel.create: same shardings (else filtered out) and values
+    assert len(out["create"]) == len(fsdp["state"]) + 2  # + the step and the rng
+    assert all(equal for _, equal in out["create"])
+    assert ["P('data',)", True] in out["create"]  # JSON: lists
     # the example prints the same measurement, and reports it in its JSON line
     lines = out["example"]
     assert any(line.startswith("param bytes: 246,824 in all, 65,") for line in lines), lines
