@@ -294,6 +294,8 @@ AGREE = textwrap.dedent("""
     dp = DataParallel()
     out["shape"] = error(lambda: dp.place(TrainState.create(nn.Linear(8, 3 + 2 * rank), tx, x)))
     out["values"] = error(lambda: dp.place(TrainState.create(Net(), tx, x, seed=rank)))
+    make_other = lambda: TrainState.create(nn.Linear(8, 3 + rank), tx, x)
+    out["create"] = error(lambda: dp.create(make_other))
     out["per_process"] = error(lambda: dp.shard_batch(np.ones((3, 8))))
     out["whole"] = error(lambda: dp.shard_batch(np.ones((6, 8)), per_process=False))
     swapped = DataLoader((x, y), batch_size=16, drop_last=True, num_shards=2, shard_index=1 - rank)
@@ -334,6 +336,12 @@ AGREE = textwrap.dedent("""
         "spec": str(restored.params["fc1"]["kernel"].sharding.spec),
     }
     ckpt.close()
+    # built in place over both processes: what place() builds from every process's copy
+    born = parallel.create(lambda: TrainState.create(Net(), tx, x[:16], seed=5))
+    placed = parallel.place(TrainState.create(Net(), tx, x[:16], seed=5))
+    out["created"] = all(np.array_equal(a, b) for a, b in zip(
+        jax.tree_util.tree_leaves(parallel.to_host(born)),
+        jax.tree_util.tree_leaves(parallel.to_host(placed))))
     print(json.dumps(out))
 """)
 
@@ -367,6 +375,11 @@ def test_two_processes_train_like_one_device_or_say_why_not(tmp_path):
         "DataParallel: the processes disagree about the model's values: params/fc1/kernel "
         "(and 3 more) differs between process 0 and process 1; create the state with the same seed"
     )
+    assert out["create"].startswith(
+        "DataParallel: the processes disagree about the model: process 1 has params/bias (4,) "
+        "float32, process 0 has params/bias (3,) float32"
+    )
+    assert out["created"] is True
     assert out["per_process"] == (
         "DataParallel: batch size 6 (3 on each of 2 processes) is not divisible by the number "
         "of devices (4); choose a multiple of 4"
