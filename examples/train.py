@@ -5,10 +5,12 @@
     python examples/train.py --model Regressor --dataset diabetes --epochs 50 --lr 0.05
     python examples/train.py --optimizer adadelta --lr 1.0 --scheduler steplr  # torch MNIST recipe
     python examples/train.py --checkpoint-dir runs/digits --resume   # continue where it stopped
+    python -m jaxnn.distributed.launch --nproc 2 examples/train.py   # as 2 processes
 
 The last line printed is one JSON object with the test metrics and run facts. With
 --checkpoint-dir, every epoch is checkpointed (TrainState, for --resume) and the final
 weights are saved to DIR/model, which `jaxnn-compat convert` turns into a .pth file.
+Under the launcher every process reads its shard of each batch and process 0 prints.
 """
 
 import argparse
@@ -20,9 +22,16 @@ from pathlib import Path
 import jax
 
 import jaxnn as nn
-from jaxnn import checkpoint, models, optim
+from jaxnn import checkpoint, distributed, models, optim
 from jaxnn.data import DataLoader, get_dataset
-from jaxnn.train import DataParallel, SummaryWriter, TrainState, evaluate, fit
+from jaxnn.train import (
+    DataParallel,
+    FullyShardedDataParallel,
+    SummaryWriter,
+    TrainState,
+    evaluate,
+    fit,
+)
 
 REGRESSION = {"diabetes"}
 # (arguments, lr: a float or a schedule) -> optimizer
@@ -70,6 +79,11 @@ def parse_args(argv=None):
         default="fp32",
         help="bf16: mixed precision (bfloat16 compute, float32 weights); for accelerators",
     )
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="shard parameters and optimizer state over the devices (FullyShardedDataParallel)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -84,9 +98,19 @@ def main(argv=None) -> int:
     data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
     train_set = get_dataset(args.dataset, "train", **data_kwargs)
     test_set = get_dataset(args.dataset, "test", **data_kwargs)
-    parallel = DataParallel() if jax.device_count() > 1 else None
-    train_loader = DataLoader(
-        train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed
+    if args.fsdp:
+        parallel = FullyShardedDataParallel()
+    else:
+        parallel = DataParallel() if jax.device_count() > 1 else None
+    main_process = jax.process_index() == 0
+    train_loader = DataLoader(  # each process reads its own shard of every batch
+        train_set,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        seed=args.seed,
+        num_shards=jax.process_count(),
+        shard_index=jax.process_index(),
     )
     test_loader = DataLoader(test_set, batch_size=args.batch_size)
 
@@ -105,6 +129,8 @@ def main(argv=None) -> int:
         lr = optim.StepLR(args.lr, 1, args.gamma, steps_per_epoch=len(train_loader))
     optimizer = OPTIMIZERS[args.optimizer](args, lr)
     state = TrainState.create(model, optimizer, x0, seed=args.seed)
+    if parallel is not None:  # before a restore, so each device reads only its part
+        state = parallel.place(state)
 
     ckpt, start_epoch = None, 0
     if args.checkpoint_dir:
@@ -115,7 +141,7 @@ def main(argv=None) -> int:
             except checkpoint.DamagedCheckpointError as e:
                 sys.exit(f"train.py: error: {e}")
             start_epoch = meta["epoch"]
-    writer = SummaryWriter(args.tensorboard) if args.tensorboard else None
+    writer = SummaryWriter(args.tensorboard) if args.tensorboard and main_process else None
 
     best = "val_mse" if task == "regression" else "val_accuracy"
     state, _ = fit(
@@ -136,16 +162,20 @@ def main(argv=None) -> int:
         progress=not args.no_progress,
         precision=args.precision,
     )
-    test = evaluate(model, state, test_loader, loss_fn, task=task, precision=args.precision)
+    test = evaluate(
+        model, state, test_loader, loss_fn, task=task, precision=args.precision, parallel=parallel
+    )
     if writer is not None:
         writer.close()
     if ckpt is not None:
-        checkpoint.save(
-            jax.device_get(state.variables),
-            Path(args.checkpoint_dir) / "model",
-            force=True,
-            metadata={"model": args.model, "model_kwargs": kwargs},
-        )
+        variables = parallel.to_host(state.variables) if parallel else state.variables
+        if main_process:
+            checkpoint.save(
+                jax.device_get(variables),
+                Path(args.checkpoint_dir) / "model",
+                force=True,
+                metadata={"model": args.model, "model_kwargs": kwargs},
+            )
         ckpt.close()
 
     result = {f"test_{k}": v for k, v in test.items() if k != "count"}
@@ -156,11 +186,32 @@ def main(argv=None) -> int:
         epochs=args.epochs,
         steps=int(state.step),
         devices=jax.device_count(),
+        processes=jax.process_count(),
         seconds=round(time.perf_counter() - started, 3),
     )
-    print(json.dumps(result))
+    if parallel is not None:
+        result.update(state_bytes(parallel, state))
+    if main_process:
+        print(json.dumps(result))
     return 0
 
 
+def state_bytes(parallel, state) -> dict[str, int]:
+    """Bytes of the parameters and of the optimizer state: in all, and on the fullest
+    device (from the arrays' shardings); printed on process 0."""
+    out = {}
+    for name, tree in (("param", state.params), ("optimizer", state.opt_state)):
+        total = sum(a.nbytes for a in jax.tree_util.tree_leaves(tree))
+        most = max(parallel.bytes_per_device(tree).values())
+        out[f"{name}_bytes"], out[f"{name}_bytes_per_device"] = total, most
+        if jax.process_index() == 0:
+            print(
+                f"{name} bytes: {total:,} in all, {most:,} on the fullest device "
+                f"({most / total:.1%}, {parallel.size} devices)"
+            )
+    return out
+
+
 if __name__ == "__main__":
+    distributed.initialize()  # joins the other processes under the launcher; else nothing
     sys.exit(main())

@@ -57,12 +57,24 @@ def checkpointer(compress: bool = True):
         except ValueError:
             pass
     handler = ocp.PyTreeCheckpointHandler(
-        use_compression=compress, type_handler_registry=th.create_type_handler_registry(*pairs)
+        use_compression=compress,
+        type_handler_registry=th.create_type_handler_registry(*pairs),
+        multiprocessing_options=this_process_only(),
     )
     # a PyTreeCheckpointer (what PyTreeCheckpointer() would be, but with this handler)
     checkpointer = ocp.PyTreeCheckpointer.__new__(ocp.PyTreeCheckpointer)
-    ocp.Checkpointer.__init__(checkpointer, handler)
+    ocp.Checkpointer.__init__(checkpointer, handler, multiprocessing_options=this_process_only())
     return checkpointer
+
+
+def this_process_only():
+    """save / load read and write host arrays: in a run of several processes the one
+    process that calls them does it all (``if jax.process_index() == 0: jaxnn.save(...)``,
+    as with torch.save), where orbax would wait for every process at its barriers."""
+    import orbax.checkpoint as ocp
+
+    me = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
 
 
 def save_args(tree: dict[str, Any]):
@@ -79,9 +91,8 @@ def save_args(tree: dict[str, Any]):
 def tree_metadata(arrays: Path) -> Any:
     """The orbax metadata tree of the arrays in ``arrays`` (shapes and dtypes); None where
     orbax could not read it (it logs why)."""
-    import orbax.checkpoint as ocp
 
-    meta = ocp.PyTreeCheckpointer().metadata(arrays)
+    meta = checkpointer().metadata(arrays)
     # orbax >= 0.11 wraps the tree in StepMetadata.item_metadata.tree
     meta = getattr(meta, "item_metadata", meta)
     return getattr(meta, "tree", meta)
@@ -111,7 +122,7 @@ def restore(
             )
         except TypeError:  # an orbax without partial restores: read all, keep these
             pass
-    tree = plain(ocp.PyTreeCheckpointer().restore(arrays, args=args))
+    tree = plain(checkpointer().restore(arrays, args=args))
     if leaves is None:
         return tree
     return unflatten({p: flat(tree)["/".join(p)] for p in wanted})

@@ -368,15 +368,22 @@ class CheckpointManager:
         self.directory = Path(directory).absolute()
         self._ocp = ocp
 
-        def options(keep: int):
+        def options(name: str, keep: int):
+            # With several processes, orbax synchronises the two managers at barriers of
+            # the same names; prefixes keep latest's background commit from colliding with
+            # best's save of the same epoch ("Barrier ... is already ongoing").
+            multiprocessing = ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=name)
             return ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, enable_async_checkpointing=async_save
+                max_to_keep=keep,
+                create=True,
+                enable_async_checkpointing=async_save,
+                multiprocessing_options=multiprocessing,
             )
 
         self._latest = ocp.CheckpointManager(
-            self.directory / "latest", options=options(max_to_keep)
+            self.directory / "latest", options=options("latest", max_to_keep)
         )
-        self._best = ocp.CheckpointManager(self.directory / "best", options=options(1))
+        self._best = ocp.CheckpointManager(self.directory / "best", options=options("best", 1))
         self._best_value: float | None = None
         self._unrecorded: list[tuple[Any, int]] = []
         best_epoch = self._best.latest_step()

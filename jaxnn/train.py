@@ -24,10 +24,11 @@ has a leading K axis); the result equals K single steps.
 Data parallel: ``DataParallel()`` puts the state on every visible device (replicated)
 and splits each batch over them along the batch axis (``jax.sharding``); XLA inserts
 the gradient all-reduce, and BatchNorm's batch statistics are global, so results
-equal one device's up to float summation order. Multi-host: call
-``jax.distributed.initialize()`` first on every host; ``jax.devices()`` then spans all
-hosts, and each host feeds its own slice of the global batch (see
-``DataParallel.shard_batch``).
+equal one device's up to float summation order. ``FullyShardedDataParallel()`` shards
+the parameters and optimizer state over the devices instead. Several processes: call
+``jaxnn.distributed.initialize()`` first in each; ``jax.devices()`` then spans all of
+them, and each feeds its own slice of the global batch (a DataLoader with
+``num_shards``; see ``DataParallel.shard_batch``).
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn.metrics import Metrics, host_metrics, init_metrics, summarize, update_metrics
-from jaxnn.parallel import DataParallel
+from jaxnn.metrics import Metrics, host_metrics, init_metrics, summarize
+from jaxnn.parallel import DataParallel, FullyShardedDataParallel
+from jaxnn.steps import Batch, check_task, make_eval_step, make_train_step
 from jaxnn.tensorboard import SummaryWriter
 
 __all__ = [
     "DataParallel",
+    "FullyShardedDataParallel",
     "SummaryWriter",
     "TrainState",
     "evaluate",
@@ -57,9 +60,6 @@ __all__ = [
     "make_train_step",
     "summarize",
 ]
-
-Batch = tuple[Any, Any]
-TASKS = ("classification", "regression")
 
 
 class TrainState(NamedTuple):
@@ -138,198 +138,6 @@ class TrainState(NamedTuple):
         return out
 
 
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-
-
-# ----------------------------------------------------------------------------- steps
-
-
-# Mixed precision: the compute dtype of each ``precision``. Parameters, optimizer state,
-# batch statistics, the loss and the metrics stay float32; a step casts the float32
-# parameters and inputs to the compute dtype for the forward pass (like torch.autocast,
-# for every layer), so gradients arrive in float32 through the casts.
-PRECISIONS = {"fp32": None, "bf16": jnp.bfloat16}
-
-
-def _check_precision(precision: str) -> Any:
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {tuple(PRECISIONS)}, got {precision!r} (float16 "
-            "needs loss scaling, which jaxnn does not do)"
-        )
-    return PRECISIONS[precision]
-
-
-def _to_compute(tree: Any, dtype: Any) -> Any:
-    """Cast the float32 leaves of ``tree`` to ``dtype`` (None: unchanged)."""
-    if dtype is None:
-        return tree
-    return jax.tree_util.tree_map(
-        lambda a: a.astype(dtype) if getattr(a, "dtype", None) == jnp.float32 else a, tree
-    )
-
-
-def _apply(model, variables, x, dtype, **kwargs):
-    """``model.apply`` in the compute dtype; float outputs come back as float32."""
-    if dtype is None:
-        return model.apply(variables, x, **kwargs)
-    cast = {k: _to_compute(v, dtype) if k == "params" else v for k, v in variables.items()}
-    out = model.apply(cast, _to_compute(x, dtype), **kwargs)
-    if kwargs.get("mutable"):
-        out, updates = out
-        # running statistics keep their dtype (float32), whatever the compute dtype
-        updates = jax.tree_util.tree_map(
-            lambda new, old: new.astype(old.dtype),
-            updates,
-            {k: variables[k] for k in updates},
-        )
-        return _to_float32(out), updates
-    return _to_float32(out)
-
-
-def _to_float32(tree: Any) -> Any:
-    return jax.tree_util.tree_map(
-        lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree
-    )
-
-
-def _train_step_fn(model, loss_fn, optimizer, task, dtype=None, accumulation_steps=1):
-    """One optimizer step in train mode: (state, metrics, (x, y)) -> (state, metrics)."""
-
-    def backward(state, batch_stats, metrics, x, y, dropout_key):
-        """Forward and backward of one (micro-)batch: grad of loss / accumulation_steps."""
-
-        def compute_loss(params):
-            variables = {"params": params, **state.constants}
-            rngs = {"dropout": dropout_key}
-            if batch_stats:
-                variables["batch_stats"] = batch_stats
-                output, updates = _apply(
-                    model, variables, x, dtype, mutable=["batch_stats"], rngs=rngs
-                )
-                new_stats = updates["batch_stats"]
-            else:
-                output, new_stats = _apply(model, variables, x, dtype, rngs=rngs), batch_stats
-            loss = loss_fn(output, y)
-            return loss / accumulation_steps, (loss, output, new_stats)  # exact for 1
-
-        grads, (loss, output, new_stats) = jax.grad(compute_loss, has_aux=True)(state.params)
-        return grads, new_stats, update_metrics(metrics, loss, output, y, task, state.step)
-
-    def step(state: TrainState, metrics: Metrics, batch: Batch):
-        x, y = batch
-        key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-        if accumulation_steps == 1:
-            grads, batch_stats, metrics = backward(state, state.batch_stats, metrics, x, y, key)
-        else:  # torch: N backward() calls add up p.grad, then one step()
-
-            def micro(carry, xy):
-                total, batch_stats, metrics, i = carry
-                micro_key = jax.random.fold_in(key, i)
-                grads, batch_stats, metrics = backward(state, batch_stats, metrics, *xy, micro_key)
-                return (jax.tree.map(jnp.add, total, grads), batch_stats, metrics, i + 1), None
-
-            carry = (jax.tree.map(jnp.zeros_like, state.params), state.batch_stats, metrics, 0)
-            (grads, batch_stats, metrics, _), _ = jax.lax.scan(micro, carry, (x, y))
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        new_state = state.replace(
-            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
-        )
-        return new_state, metrics
-
-    return step
-
-
-def make_train_step(
-    model: Any,
-    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-    optimizer: optax.GradientTransformation,
-    *,
-    task: str = "classification",
-    steps_per_call: int = 1,
-    unroll: bool | None = None,
-    parallel: DataParallel | None = None,
-    precision: str = "fp32",
-    accumulation_steps: int = 1,
-) -> Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]:
-    """A jitted ``(state, metrics, (x, y)) -> (state, metrics)`` train step.
-
-    Args:
-        model: the module; called in train mode (batch stats mutable, dropout rng).
-        loss_fn: ``loss_fn(output, target) -> scalar`` (e.g. ``nn.CrossEntropyLoss()``).
-        optimizer: the optax transformation the state was created with.
-        task: 'classification' (accuracy from argmax over dim 1) or 'regression' (mse).
-        steps_per_call: K > 1 fuses K steps into one dispatch; ``x`` and ``y`` then carry
-            a leading K axis (K batches stacked).
-        unroll: unroll the K fused steps instead of looping over them (``lax.scan``).
-            Default (None): unroll on the CPU backend only. XLA:CPU runs convolutions
-            inside a loop body on a slow path, while on accelerators the loop keeps
-            compile time flat in K. On CPU, fusing pays only for dispatch-bound models
-            (benchmarks/RESULTS.md has the measurements).
-        parallel: a :class:`DataParallel` to shard over devices (None: default
-            placement, i.e. one device).
-        precision: 'fp32' (default) or 'bf16': mixed precision, the forward and backward
-            passes in bfloat16 with float32 parameters, optimizer state, batch statistics,
-            loss and metrics (what ``torch.autocast(dtype=torch.bfloat16)`` gives torch
-            users). Worth it on accelerators; XLA:CPU runs bfloat16 slower than float32.
-        accumulation_steps: N > 1: ``x`` and ``y`` carry N micro-batches (a leading axis,
-            inside the K axis) and the gradient is the sum of their ``loss / N``
-            gradients, torch's ``(criterion(model(x_i), y_i) / N).backward()`` for each
-            ``i`` then ``step()`` (fewer micro-batches are still divided by N); BatchNorm
-            statistics and metrics are updated per micro-batch, as in torch.
-
-    ``state`` and ``metrics`` are donated: keep using the returned ones.
-    """
-    _check_task(task)
-    dtype = _check_precision(precision)
-    if steps_per_call < 1:
-        raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
-    if accumulation_steps < 1:
-        raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
-    one = _train_step_fn(model, loss_fn, optimizer, task, dtype, accumulation_steps)
-    if unroll is None:
-        unroll = jax.default_backend() == "cpu"
-    if steps_per_call == 1:
-        fn = one
-    else:
-
-        def fn(state, metrics, batch):
-            def body(carry, b):
-                return one(*carry, b), None
-
-            (state, metrics), _ = jax.lax.scan(body, (state, metrics), batch, unroll=unroll)
-            return state, metrics
-
-    if parallel is None:
-        return jax.jit(fn, donate_argnums=(0, 1))
-    replicated = parallel.replicated
-    return jax.jit(fn, donate_argnums=(0, 1), out_shardings=(replicated, replicated))
-
-
-def make_eval_step(
-    model: Any,
-    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-    *,
-    task: str = "classification",
-    precision: str = "fp32",
-) -> Callable[[TrainState, Metrics, Batch], Metrics]:
-    """A jitted ``(state, metrics, (x, y)) -> metrics`` step in eval mode (running
-    statistics, no dropout). ``metrics`` is donated. ``precision`` as for
-    :func:`make_train_step`."""
-    _check_task(task)
-    dtype = _check_precision(precision)
-
-    def fn(state: TrainState, metrics: Metrics, batch: Batch) -> Metrics:
-        x, y = batch
-        output = _apply(model, state.variables, x, dtype)
-        return update_metrics(metrics, loss_fn(output, y), output, y, task, state.step)
-
-    return jax.jit(fn, donate_argnums=(1,))
-
-
 # ----------------------------------------------------------------------------- fit
 
 
@@ -344,10 +152,10 @@ def _groups(loader: Iterable[Batch], n: int) -> Iterable[tuple[Batch, bool]]:
         yield (group[0], True) if n == 1 else (_stack(group), len(group) == n)
 
 
-def _place(batch, parallel: DataParallel | None, fused: bool):
+def _place(batch, parallel: DataParallel | None, fused: bool, per_process: bool = False):
     if parallel is None:
         return jax.device_put(batch)
-    return parallel.shard_batch(batch, fused)
+    return parallel.shard_batch(batch, fused, per_process=per_process)
 
 
 def _raise_if_nonfinite(metrics: Metrics, epoch: int) -> None:
@@ -373,9 +181,10 @@ def evaluate(
     """Eval-mode loss and accuracy (or mse) over ``loader`` (``precision`` as for
     :func:`make_train_step`; ignored when ``eval_step`` is given)."""
     eval_step = eval_step or make_eval_step(model, loss_fn, task=task, precision=precision)
+    per_process = parallel is not None and parallel.loader_is_per_process(loader)
     metrics = init_metrics()
     for batch in loader:
-        metrics = eval_step(state, metrics, _place(batch, parallel, False))
+        metrics = eval_step(state, metrics, _place(batch, parallel, False, per_process))
     return summarize(metrics, task)
 
 
@@ -416,7 +225,8 @@ def fit(
         start_epoch: the first epoch to run (from a checkpoint).
         steps_per_call: fuse this many steps per dispatch (lax.scan); an epoch's
             leftover batches run one by one.
-        parallel: a :class:`DataParallel`, or None for one device.
+        parallel: a :class:`DataParallel` (or :class:`FullyShardedDataParallel`), or None
+            for one device. With several processes, only process 0 shows progress.
         log_every: steps between progress-bar metric updates (each reads the device).
         checkpoints: a ``jaxnn.checkpoint.CheckpointManager``: saved after every epoch,
             with the epoch's metrics (it keeps the best by ``best_metric``).
@@ -434,11 +244,14 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    _check_task(task)
+    check_task(task)
+    per_process = False
     if parallel is not None:
-        state = parallel.replicate(state)
+        state = parallel.place(state)
+        per_process = parallel.loader_is_per_process(train_loader)
     if parallel is not None and steps_per_call > 1 and accumulation_steps > 1:
         raise NotImplementedError("fit: DataParallel with both steps_per_call and accumulation")
+    progress = progress and jax.process_index() == 0
     common = dict(task=task, parallel=parallel, precision=precision)
     common["accumulation_steps"] = accumulation_steps
     grouped = accumulation_steps > 1  # batches carry a leading micro-batch axis
@@ -472,10 +285,13 @@ def fit(
                 pending.append(batch)
                 if len(pending) < steps_per_call or not full:
                     continue
-                state, metrics = fused(state, metrics, _place(_stack(pending), parallel, True))
+                batch = _place(_stack(pending), parallel, True, per_process)
+                state, metrics = fused(state, metrics, batch)
                 n, pending = len(pending), []
             else:
-                state, metrics = single(state, metrics, _place(batch, parallel, grouped))
+                state, metrics = single(
+                    state, metrics, _place(batch, parallel, grouped, per_process)
+                )
                 n = 1
             done += n
             bar.update(n)
@@ -484,7 +300,7 @@ def fit(
                 s = summarize(metrics, task)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in s.items() if k != "count"})
         for batch in pending:  # fewer than steps_per_call left at the end of the epoch
-            state, metrics = single(state, metrics, _place(batch, parallel, grouped))
+            state, metrics = single(state, metrics, _place(batch, parallel, grouped, per_process))
             bar.update(1)
         bar.close()
         _raise_if_nonfinite(metrics, epoch)

@@ -37,3 +37,18 @@ def test_quick_benchmark_reports_every_contender(tmp_path: Path) -> None:
     conv_k = 2 if results["environment"]["jax_backend"] == "cpu" else 8
     assert {r["model"]: r["fused_k"] for r in rows} == {"SimpleCNN": conv_k, "NeuralNetwork": 8}
     assert "| SimpleCNN |" in proc.stdout
+
+
+def test_multiprocess_benchmark_measures_and_tabulates() -> None:
+    """The worker of ``python -m benchmarks.multiprocess`` in this process (one device), and
+    its table; the launched configurations are left to the full run (minutes)."""
+    from benchmarks.multiprocess import CONFIGS, measure, table
+
+    result = measure("NeuralNetwork", batch=8, steps=2, warmup=1)
+    assert (result["model"], result["batch"], result["steps"]) == ("NeuralNetwork", 8, 2)
+    assert (result["processes"], result["devices"]) == (1, 1)
+    assert result["examples_per_s"] > 0 and result["warmup_s"] > 0
+    rates = dict(zip(CONFIGS, (100.0, 80.0, 25.0)))
+    row = {"model": "M", "batch": 8, "examples_per_s": rates}
+    row["ratio"] = {c: r / 100.0 for c, r in rates.items()}
+    assert table([row]).splitlines()[-1] == "| M | 8 | 100 | 80 | 25 | 0.80 | 0.25 |"

@@ -18,7 +18,8 @@ import jaxnn as nn
 from jaxnn import models, optim
 from jaxnn.compat import flax_to_torch, torch_to_flax
 from jaxnn.compat.torch_models import LeNet as TorchLeNet
-from jaxnn.train import TrainState, _apply, init_metrics, make_eval_step, make_train_step, summarize
+from jaxnn.steps import apply_in_precision as _apply
+from jaxnn.train import TrainState, init_metrics, make_eval_step, make_train_step, summarize
 
 FORWARD_RTOL = 2e-2  # logits, relative to the largest |logit| (measured 7e-3)
 
