@@ -62,8 +62,9 @@ class _ConvNd(Module):
                 f"{name}: padding_mode must be one of 'zeros', 'reflect', "
                 f"'replicate', 'circular', got {self.padding_mode!r}"
             )
-        kernel, stride = self._tuple(self.kernel_size, "kernel_size"), self._tuple(
-            self.stride, "stride"
+        kernel, stride = (
+            self._tuple(self.kernel_size, "kernel_size"),
+            self._tuple(self.stride, "stride"),
         )
         dilation = self._tuple(self.dilation, "dilation")
         if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
@@ -78,7 +79,10 @@ class _ConvNd(Module):
     def __call__(self, input: jax.Array) -> jax.Array:
         as_batched(input, self.spatial_dims, self._who(), self.in_channels)
         kernel_size = self._tuple(self.kernel_size, "kernel_size")
-        stride, dilation = self._tuple(self.stride, "stride"), self._tuple(self.dilation, "dilation")
+        stride, dilation = (
+            self._tuple(self.stride, "stride"),
+            self._tuple(self.dilation, "dilation"),
+        )
         fan_in = self.in_channels // self.groups * math.prod(kernel_size)
         kernel = self.param(
             "kernel",
