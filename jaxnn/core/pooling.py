@@ -375,11 +375,30 @@ def max_unpool(x, indices, kernel, stride, padding, output_size, who):
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"{who}: indices must be integers, got dtype {indices.dtype}")
     batch, channels = x.shape[:2]
-    y = jnp.zeros((batch, channels, math.prod(out)), x.dtype)
-    b = jnp.arange(batch)[:, None, None]
-    c = jnp.arange(channels)[None, :, None]
-    y = y.at[b, c, indices.reshape(batch, channels, -1)].set(
-        x.reshape(batch, channels, -1), mode="drop"
-    )
+    flat = indices.reshape(batch, channels, -1)
+    y = _scatter(x.reshape(batch, channels, -1), flat, math.prod(out))
     y = y.reshape(batch, channels, *out)
     return y[0] if unbatched else y
+
+
+# torch's backward of max_unpool gathers the output gradient at every index, so values
+# that share an index (overlapping pooling windows) all receive it; the gradient of a
+# scatter would give it to the one value written.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _scatter(values: Array, flat: Array, size: int) -> Array:
+    batch, channels = values.shape[:2]
+    b = jnp.arange(batch)[:, None, None]
+    c = jnp.arange(channels)[None, :, None]
+    zeros = jnp.zeros((batch, channels, size), values.dtype)
+    return zeros.at[b, c, flat].set(values, mode="drop")
+
+
+def _scatter_fwd(values, flat, size):
+    return _scatter(values, flat, size), flat
+
+
+def _scatter_bwd(size, flat, ct):
+    return jnp.take_along_axis(ct, flat, axis=2, mode="fill", fill_value=0), None
+
+
+_scatter.defvjp(_scatter_fwd, _scatter_bwd)
