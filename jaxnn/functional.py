@@ -176,10 +176,11 @@ def hardsigmoid(input: Array, inplace: bool = False) -> Array:
 
 
 def hardswish(input: Array, inplace: bool = False) -> Array:
-    """x * relu6(x + 3) / 6; torch's gradient: 0 below -3, 1 above 3, (2 x + 3) / 6 on
-    [-3, 3] (ends included)."""
+    """x * relu6(x + 3) / 6; torch's gradient: (2 x + 3) / 6 strictly inside (-3, 3),
+    0 at and below -3, 1 at and above 3."""
     inner = input * (input + 3) / 6
-    return jnp.where(input < -3, jnp.zeros((), input.dtype), jnp.where(input <= 3, inner, input))
+    low = jnp.zeros((), input.dtype)
+    return jnp.where(input <= -3, low, jnp.where(input >= 3, input, inner))
 
 
 def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:

@@ -232,7 +232,7 @@ class Hardsigmoid(Module):
 
 
 class Hardswish(Module):
-    """x * relu6(x + 3) / 6 (MobileNetV3); gradient (2 x + 3) / 6 on [-3, 3]."""
+    """x * relu6(x + 3) / 6 (MobileNetV3); gradient (2 x + 3) / 6 inside (-3, 3)."""
 
     inplace: bool = False
 
