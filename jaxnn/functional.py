@@ -851,8 +851,14 @@ def dropout3d(
 # ----------------------------------------------------------------------------- distances
 
 
-def _broadcast(x1: Array, x2: Array) -> tuple[Array, Array]:
-    shape = np.broadcast_shapes(x1.shape, x2.shape)
+def _broadcast(x1: Array, x2: Array, who: str) -> tuple[Array, Array]:
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(
+            f"{who}: x1 of shape {tuple(x1.shape)} and x2 of shape {tuple(x2.shape)} "
+            "do not broadcast together"
+        ) from None
     return jnp.broadcast_to(x1, shape), jnp.broadcast_to(x2, shape)
 
 
@@ -862,7 +868,7 @@ def cosine_similarity(x1: Array, x2: Array, dim: int = 1, eps: float = 1e-8) -> 
 
     Shape: (*, D, *) and a broadcastable shape -> (*, *).
     """
-    x1, x2 = _broadcast(x1, x2)
+    x1, x2 = _broadcast(x1, x2, "cosine_similarity")
     d = _dim(dim, x1.ndim, "cosine_similarity")
 
     def normalized(x):
@@ -879,7 +885,7 @@ def pairwise_distance(
 
     Shape: (N, D) or (D,) and a broadcastable shape -> (N,) or () (keepdim: (N, 1)).
     """
-    x1, x2 = _broadcast(x1, x2)
+    x1, x2 = _broadcast(x1, x2, "pairwise_distance")
     diff = x1 - x2 + eps
     axis = max(x1.ndim - 1, 0)
     if x1.ndim == 0:

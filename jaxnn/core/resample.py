@@ -84,7 +84,7 @@ def _scale(size: int, out: int, align_corners: bool, scale: float | None) -> np.
     return np.float32(size) / np.float32(out)
 
 
-def _nearest(size, out, scale, exact) -> tuple[np.ndarray, np.ndarray]:
+def _nearest(size, out, scale, exact, shortcuts) -> tuple[np.ndarray, np.ndarray]:
     dst = np.arange(out, dtype=np.float32)
     s = (
         np.float32(1.0 / scale)
@@ -93,9 +93,9 @@ def _nearest(size, out, scale, exact) -> tuple[np.ndarray, np.ndarray]:
     )
     if exact:
         src = np.floor((dst + np.float32(0.5)) * s)
-    elif out == size:
+    elif shortcuts and out == size:
         src = dst
-    elif out == 2 * size:
+    elif shortcuts and out == 2 * size:
         src = np.floor(dst / 2)
     else:
         src = np.floor(dst * s)
@@ -168,7 +168,9 @@ def interpolate(
     y = x
     for axis, (s, o, f) in enumerate(zip(spatial, out, scales), start=2):
         if mode in ("nearest", "nearest-exact"):
-            idx, w = _nearest(s, o, f, mode == "nearest-exact")
+            # torch's 2-D nearest kernel maps same and double sizes exactly; its 1-D and
+            # 3-D kernels use the scale there too (they differ when a scale_factor is given)
+            idx, w = _nearest(s, o, f, mode == "nearest-exact", len(spatial) == 2)
         elif mode == "bicubic":
             idx, w = _cubic(s, o, bool(align_corners), f)
         else:
