@@ -59,9 +59,7 @@ def test_softmax_implicit_dim_warns_and_bad_dim_raises():
 
 
 # every kink of the activations below, hit exactly, plus the linear regions of Softplus
-KINKS = np.array(
-    [-6, -3, -2, -1, -0.5, -0.3, 0, 0.1, 0.3, 0.5, 1, 2, 3, 6, 7, 25, -25], np.float32
-)
+KINKS = np.array([-6, -3, -2, -1, -0.5, -0.3, 0, 0.1, 0.3, 0.5, 1, 2, 3, 6, 7, 25, -25], np.float32)
 
 KINK_PAIRS = [
     (nn.ReLU(), torch.nn.ReLU()),
@@ -134,8 +132,9 @@ def test_functional_forms_match_torch(name, ours, theirs, rng):
     assert_close(getattr(F, name)(x, **ours), to_numpy(expected), ATOL)
 
 
-@pytest.mark.parametrize(("num_parameters", "shape"), [(1, (4, 3, 5)), (3, (4, 3, 5)), (1, (6,)),
-                                                        (3, (2, 3))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("num_parameters", "shape"), [(1, (4, 3, 5)), (3, (4, 3, 5)), (1, (6,)), (3, (2, 3))]
+)
 def test_prelu_matches_torch_and_keeps_torchs_init(num_parameters, shape, rng):
     layer = nn.PReLU(num_parameters, init=0.1)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -177,8 +176,11 @@ def test_prelu_init_argument_does_not_shadow_flax_init():
 
 
 def test_new_activation_errors():
-    with pytest.raises(ValueError, match=r"glu: halving dimension must be even, but dimension "
-                       r"-1 is size 3"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"glu: halving dimension must be even, but dimension "
+        r"-1 is size 3",
+    ):
         F.glu(jnp.ones((2, 3)))
     with pytest.raises(ValueError, match=r"Hardtanh: max_val \(1.0\) must be greater than min_val"):
         nn.Hardtanh(1.0, 1.0)
@@ -188,11 +190,17 @@ def test_new_activation_errors():
         nn.PReLU(0)
     with pytest.raises(TypeError, match=r"PReLU got unexpected keyword arguments \['slope'\]"):
         nn.PReLU(slope=0.1)
-    with pytest.raises(ValueError, match=r"PReLU\(num_parameters=3\).*3 parameters need the "
-                       r"input's dim 1"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"PReLU\(num_parameters=3\).*3 parameters need the "
+        r"input's dim 1",
+    ):
         nn.PReLU(3).init(jax.random.key(0), jnp.ones((2, 4)))
-    with pytest.raises(ValueError, match=r"prelu: the weight has 3 parameters but the input has "
-                       r"1 channels"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"prelu: the weight has 3 parameters but the input has "
+        r"1 channels",
+    ):
         F.prelu(jnp.ones(4), jnp.ones(3))
     with pytest.warns(UserWarning, match="Implicit dimension choice for softmin"):
         F.softmin(jnp.ones((2, 3)))

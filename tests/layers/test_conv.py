@@ -147,25 +147,48 @@ ND_CASES = [
     (
         nn.Conv1d,
         torch.nn.Conv1d,
-        dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=2, dilation=2,
-             groups=2, padding_mode="reflect"),
+        dict(
+            in_channels=4,
+            out_channels=6,
+            kernel_size=3,
+            stride=2,
+            padding=2,
+            dilation=2,
+            groups=2,
+            padding_mode="reflect",
+        ),
         (12,),
-    ),  # fmt: skip
-    (nn.Conv1d, torch.nn.Conv1d, dict(in_channels=3, out_channels=2, kernel_size=4,
-                                      padding="same"), (9,)),  # fmt: skip
+    ),
+    (
+        nn.Conv1d,
+        torch.nn.Conv1d,
+        dict(in_channels=3, out_channels=2, kernel_size=4, padding="same"),
+        (9,),
+    ),
     (nn.Conv3d, torch.nn.Conv3d, dict(in_channels=2, out_channels=4, kernel_size=3), (5, 6, 5)),
     (
         nn.Conv3d,
         torch.nn.Conv3d,
-        dict(in_channels=4, out_channels=2, kernel_size=(1, 3, 2), stride=(1, 2, 1),
-             padding=(0, 1, 1), groups=2, bias=False, padding_mode="circular"),
+        dict(
+            in_channels=4,
+            out_channels=2,
+            kernel_size=(1, 3, 2),
+            stride=(1, 2, 1),
+            padding=(0, 1, 1),
+            groups=2,
+            bias=False,
+            padding_mode="circular",
+        ),
         (3, 7, 6),
-    ),  # fmt: skip
+    ),
 ]
 
 
-@pytest.mark.parametrize(("layer_cls", "ref_cls", "kwargs", "spatial"), ND_CASES,
-                         ids=lambda c: str(c) if isinstance(c, dict) else "")  # fmt: skip
+@pytest.mark.parametrize(
+    ("layer_cls", "ref_cls", "kwargs", "spatial"),
+    ND_CASES,
+    ids=lambda c: str(c) if isinstance(c, dict) else "",
+)
 def test_conv1d_conv3d_forward_and_gradients_match_torch(layer_cls, ref_cls, kwargs, spatial, rng):
     layer = layer_cls(**kwargs)
     x = rng.standard_normal((2, kwargs["in_channels"], *spatial)).astype(np.float32)

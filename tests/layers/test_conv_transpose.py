@@ -144,9 +144,10 @@ def test_call_errors():
     x = jnp.ones((1, 4, 5, 5))
     v = layer.init(jax.random.key(0), x)
     with pytest.raises(
-        ValueError, match=r"requested an output size of \(20, 20\), but valid sizes range "
-        r"from \[11, 11\] to \[12, 12\] \(for an input of \(5, 5\)\)"
-    ):  # fmt: skip
+        ValueError,
+        match=r"requested an output size of \(20, 20\), but valid sizes range "
+        r"from \[11, 11\] to \[12, 12\] \(for an input of \(5, 5\)\)",
+    ):
         layer.apply(v, x, output_size=(20, 20))
     with pytest.raises(ValueError, match=r"output_size must have 2 or 4 elements \(got 1\)"):
         layer.apply(v, x, output_size=(12,))

@@ -14,13 +14,28 @@ ATOL = 1e-5
 
 CASES = [
     (nn.CosineSimilarity(), torch.nn.CosineSimilarity(), (4, 5), (4, 5)),
-    (nn.CosineSimilarity(dim=0, eps=1e-3), torch.nn.CosineSimilarity(dim=0, eps=1e-3), (5, 3), (5, 1)),
+    (
+        nn.CosineSimilarity(dim=0, eps=1e-3),
+        torch.nn.CosineSimilarity(dim=0, eps=1e-3),
+        (5, 3),
+        (5, 1),
+    ),
     (nn.CosineSimilarity(dim=-1), torch.nn.CosineSimilarity(dim=-1), (2, 3, 4), (3, 4)),
     (nn.PairwiseDistance(), torch.nn.PairwiseDistance(), (4, 5), (4, 5)),
-    (nn.PairwiseDistance(p=1.0, keepdim=True), torch.nn.PairwiseDistance(p=1.0, keepdim=True), (4, 5), (1, 5)),
+    (
+        nn.PairwiseDistance(p=1.0, keepdim=True),
+        torch.nn.PairwiseDistance(p=1.0, keepdim=True),
+        (4, 5),
+        (1, 5),
+    ),
     (nn.PairwiseDistance(p=3.0, eps=0.0), torch.nn.PairwiseDistance(p=3.0, eps=0.0), (6,), (6,)),
-    (nn.PairwiseDistance(p=float("inf")), torch.nn.PairwiseDistance(p=float("inf")), (3, 4), (3, 4)),
-]  # fmt: skip
+    (
+        nn.PairwiseDistance(p=float("inf")),
+        torch.nn.PairwiseDistance(p=float("inf")),
+        (3, 4),
+        (3, 4),
+    ),
+]
 
 
 @pytest.mark.parametrize(("layer", "ref", "s1", "s2"), CASES, ids=str)
@@ -57,6 +72,9 @@ def test_cosine_similarity_clamps_each_norm_as_torch():
 def test_distance_errors():
     with pytest.raises(IndexError, match=r"cosine_similarity: dim 2 is out of range"):
         F.cosine_similarity(jnp.ones((2, 3)), jnp.ones((2, 3)), dim=2)
-    with pytest.raises(ValueError, match=r"pairwise_distance: x1 of shape \(2, 3\) and x2 of shape \(2, 4\) do not "
-                       r"broadcast together"):
+    with pytest.raises(
+        ValueError,
+        match=r"pairwise_distance: x1 of shape \(2, 3\) and x2 of shape \(2, 4\) do not "
+        r"broadcast together",
+    ):
         F.pairwise_distance(jnp.ones((2, 3)), jnp.ones((2, 4)))

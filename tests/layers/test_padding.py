@@ -55,15 +55,21 @@ def test_functional_negative_pads_crop_as_torch(mode, rng):
 
 
 def test_padding_errors():
-    with pytest.raises(ValueError, match=r"reflect padding 4 must be smaller than the padded "
-                       r"dimension \(4\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"reflect padding 4 must be smaller than the padded "
+        r"dimension \(4\)",
+    ):
         nn.ReflectionPad1d(4).apply({}, jnp.ones((1, 2, 4)))
     with pytest.raises(ValueError, match=r"circular padding 4 wraps around more than once"):
         F.pad(jnp.ones((1, 2, 4)), (-1, 4), mode="circular")
     with pytest.raises(ValueError, match=r"ZeroPad2d\(\(1, 1, 1, 1\)\).*expected a 3-D or 4-D"):
         nn.ZeroPad2d(1).apply({}, jnp.ones((4, 4)))
-    with pytest.raises(ValueError, match=r"replicate padding of length 2 pads the last 1 dims of "
-                       r"a 2-D or 3-D input, got shape \(4,\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"replicate padding of length 2 pads the last 1 dims of "
+        r"a 2-D or 3-D input, got shape \(4,\)",
+    ):
         F.pad(jnp.ones(4), (1, 1), mode="replicate")
     with pytest.raises(ValueError, match=r"value is only used with mode='constant'"):
         F.pad(jnp.ones((1, 4)), (1, 1), mode="reflect", value=1.0)

@@ -81,10 +81,15 @@ def test_interpolate_errors():
         F.interpolate(x, size=3, scale_factor=2)
     with pytest.raises(ValueError, match="either size or scale_factor should be defined"):
         F.interpolate(x)
-    with pytest.raises(ValueError, match=r"align_corners option can only be set with the "
-                       r"interpolating modes"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"align_corners option can only be set with the "
+        r"interpolating modes",
+    ):
         F.interpolate(x, scale_factor=2, align_corners=True)
-    with pytest.raises(ValueError, match=r"mode 'linear' needs 3-D input .*got shape \(1, 2, 4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"mode 'linear' needs 3-D input .*got shape \(1, 2, 4, 4\)"
+    ):
         F.interpolate(x, scale_factor=2, mode="linear")
     with pytest.raises(NotImplementedError, match=r"mode 'lanczos' is not supported"):
         F.interpolate(x, scale_factor=2, mode="lanczos")
@@ -131,8 +136,11 @@ def test_shuffle_errors():
         F.pixel_shuffle(jnp.ones((1, 8, 2, 2)), 2 + 1)
     with pytest.raises(ValueError, match=r"height \(5\) and width \(4\) must be divisible"):
         F.pixel_unshuffle(jnp.ones((1, 1, 5, 4)), 2)
-    with pytest.raises(ValueError, match=r"number of channels \(6\) must be divisible by "
-                       r"groups \(4\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"number of channels \(6\) must be divisible by "
+        r"groups \(4\)",
+    ):
         F.channel_shuffle(jnp.ones((1, 6, 2)), 4)
     with pytest.raises(ValueError, match=r"at least 3 dims"):
         F.pixel_shuffle(jnp.ones((4, 4)), 2)
