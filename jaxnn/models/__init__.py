@@ -13,6 +13,7 @@ from typing import Any
 from flax import linen
 
 from jaxnn.models.cifar10 import CIFAR10Net
+from jaxnn.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxnn.models.heads import Classifier, Regressor
 from jaxnn.models.lenet import LeNet, SimpleCNN
 from jaxnn.models.mlp import NeuralNetwork
@@ -24,6 +25,8 @@ __all__ = [
     "BasicBlock",
     "CIFAR10Net",
     "Classifier",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "LeNet",
     "NeuralNetwork",
     "Regressor",
