@@ -8,6 +8,9 @@ Suites:
     convert: VGG16-sized .pth -> jaxnn checkpoint -> .pth with ``jaxnn-compat convert``,
              each in a subprocess: seconds and peak RSS.
     flags:   XLA:CPU flag variants, each in a subprocess (flags are read when jax starts).
+    vision:  vision train steps (the DCGAN generator: transposed convolutions) beside raw
+             Flax, torch eager and torch.compile, and convolution micro-benchmarks
+             (benchmarks/vision.py).
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import vision
 from benchmarks.harness import Contender, measure, ratio
 
-SUITES = ("train", "loader", "convert", "flags")
-DEFAULT_SUITES = ("train", "loader", "convert")
+SUITES = ("train", "loader", "convert", "flags", "vision")
+DEFAULT_SUITES = ("train", "loader", "convert", "vision")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
 
@@ -716,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown models {unknown}; choose from {list(SPECS)}")
     suites = args.suites.split(",") if args.suites else list(DEFAULT_SUITES)
     if args.quick:
-        suites = [s for s in suites if s in ("train", "loader")] if args.suites else ["train"]
+        quick_suites = ("train", "loader", "vision")
+        suites = [s for s in suites if s in quick_suites] if args.suites else ["train"]
     repeats = args.repeats or (3 if args.quick else 5)
     batches = {
         m: [SPECS[m].batch_sizes[0]] if args.quick else list(SPECS[m].batch_sizes) for m in models
@@ -747,6 +752,11 @@ def main(argv: list[str] | None = None) -> int:
     if "flags" in suites:
         results["flags"] = flags_suite(repeats)
         tables.append("## XLA:CPU flags\n\n" + flags_table(results["flags"]))
+    if "vision" in suites:
+        results["vision"] = vision.vision_suite(repeats, compile, quick=args.quick)
+        tables.append(
+            "## Vision train steps and convolutions\n\n" + vision.vision_table(results["vision"])
+        )
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))
