@@ -74,7 +74,7 @@ def write_png(path: Path, images: np.ndarray, nrow: int = 8, padding: int = 2) -
     torchvision's save_image(normalize=True) lays it out; numpy and zlib only."""
     n, c, h, w = images.shape
     rows = -(-n // nrow)
-    grid = np.zeros((c, rows * (h + padding) + padding, nrow * (w + padding) + padding))
+    grid = np.full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), -1.0)
     for i, image in enumerate(images):
         y, x = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
         grid[:, y : y + h, x : x + w] = image

@@ -77,7 +77,7 @@ class _ConvNd(Module):
 
     @linen.compact
     def __call__(self, input: jax.Array) -> jax.Array:
-        as_batched(input, self.spatial_dims, self._who(), self.in_channels)
+        as_batched(input, self.spatial_dims, self._who(), self.in_channels)  # checks the shape
         kernel_size = self._tuple(self.kernel_size, "kernel_size")
         stride, dilation = (
             self._tuple(self.stride, "stride"),
