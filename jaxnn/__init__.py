@@ -4,6 +4,7 @@
 signatures, NCHW layouts and numerics) and the loss classes; ``jaxnn.functional`` is
 ``torch.nn.functional``; ``jaxnn.init`` is ``torch.nn.init``; ``jaxnn.optim`` is
 ``torch.optim`` as optax transformations and ``jaxnn.lr_scheduler`` its schedulers;
+``jaxnn.ops`` is torchvision.ops' building blocks;
 ``jaxnn.save`` / ``jaxnn.load`` are ``torch.save(model.state_dict(), f)`` /
 ``torch.load(f)``.
 
@@ -19,14 +20,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jaxnn import checkpoint, functional, init, lr_scheduler, optim, state_dict  # noqa: F401
+    from jaxnn import checkpoint, functional, init, lr_scheduler, ops, optim, state_dict  # noqa: F401
     from jaxnn.checkpoint import load, save  # noqa: F401
     from jaxnn.layers import *  # noqa: F403
     from jaxnn.losses import *  # noqa: F403
 
 __version__ = "0.1.0.dev0"
 
-_SUBMODULES = ("checkpoint", "functional", "init", "lr_scheduler", "optim", "state_dict")
+_SUBMODULES = ("checkpoint", "functional", "init", "lr_scheduler", "ops", "optim", "state_dict")
 _FROM_CHECKPOINT = ("load", "save")
 
 

@@ -167,14 +167,14 @@ def transpose_output_padding(
     ``output_padding`` unchanged."""
     if output_size is None:
         return output_padding
-    n = len(kernel)
+    n, leading = len(kernel), 2 if batched else 1  # (N, C) or (C,) before the spatial dims
     output_size = [int(s) for s in output_size]
-    if len(output_size) == n + 2 or (len(output_size) == n + 1 and not batched):
-        output_size = output_size[-n:]
+    if len(output_size) == n + leading:
+        output_size = output_size[leading:]
     if len(output_size) != n:
         raise ValueError(
-            f"{who}: for {n + 2 if batched else n + 1}-D input, output_size must have {n} or "
-            f"{n + 2 if batched else n + 1} elements (got {len(output_size)})"
+            f"{who}: for {n + leading}-D input, output_size must have {n} or {n + leading} "
+            f"elements (got {len(output_size)})"
         )
     smallest = [
         (i - 1) * s - 2 * p + d * (k - 1) + 1

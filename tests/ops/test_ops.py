@@ -175,9 +175,11 @@ def test_stochastic_depth_train_and_eval(mode):
     kept = np.mean(outs.reshape(len(keys), x.shape[0], -1)[:, :, 0] != 0)
     n = x.shape[0] if mode == "row" else len(keys)
     assert abs(kept - 0.7) < 5 * np.sqrt(0.21 / n)
-    # torchvision's function on the same draws: same survivors, same scaling
-    torch_out = sd_module.stochastic_depth(torch.ones(4, 2), 0.0, mode, True)
-    np.testing.assert_array_equal(to_numpy(torch_out), np.ones((4, 2)))
+    # torchvision's own function (its random draws are torch's) yields the same two values
+    torch.manual_seed(0)
+    theirs = to_numpy(sd_module.stochastic_depth(torch.ones(4000, 3, 2), 0.3, mode, True))
+    for values in (np.unique(theirs), np.unique(outs)):
+        assert np.all(np.isclose(values, 0.0) | np.isclose(values, 1 / 0.7)), values
 
 
 def test_stochastic_depth_errors():
