@@ -157,6 +157,29 @@ class VGG16(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
+class DCGANGenerator(nn.Module):
+    """The PyTorch DCGAN example's generator in Flax (NHWC): ConvTranspose 4x4 layers with
+    BatchNorm and ReLU, Tanh at the end; z is (N, 1, 1, nz)."""
+
+    ngf: int = 64
+    nc: int = 3
+    image_size: int = 64
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+        stages = 4 if self.image_size == 64 else 3
+        width = self.ngf * 2 ** (stages - 1)
+        # torch's ConvTranspose2d(k=4, s, p) pads the dilated input by k - 1 - p per side
+        x = nn.ConvTranspose(width, (4, 4), (1, 1), padding=3, use_bias=False)(z)  # (N, 4, 4, C)
+        x = nn.relu(_bn(train)(x))
+        for _ in range(stages - 1):
+            width //= 2
+            x = nn.ConvTranspose(width, (4, 4), (2, 2), padding=2, use_bias=False)(x)
+            x = nn.relu(_bn(train)(x))
+        x = nn.ConvTranspose(self.nc, (4, 4), (2, 2), padding=2, use_bias=False)(x)
+        return jnp.tanh(x)  # (N, image_size, image_size, nc)
+
+
 FLAX_MODELS: dict[str, type[nn.Module]] = {
     "SimpleCNN": SimpleCNN,
     "LeNet": LeNet,
@@ -167,4 +190,5 @@ FLAX_MODELS: dict[str, type[nn.Module]] = {
     "ResNetCIFAR": ResNetCIFAR,
     "ResNet18": ResNet18,
     "VGG16": VGG16,
+    "DCGANGenerator": DCGANGenerator,
 }

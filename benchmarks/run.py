@@ -12,6 +12,9 @@ Suites:
              eval (benchmarks/export.py).
     integrity: VGG16-sized save, load and convert with jaxnn's integrity checks and
              without them (:mod:`benchmarks.integrity`; ``--models`` picks another model).
+    vision:  vision train steps (the DCGAN generator: transposed convolutions) beside raw
+             Flax, torch eager and torch.compile, and convolution micro-benchmarks
+             (benchmarks/vision.py).
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import vision
 from benchmarks.harness import Contender, measure, ratio
 
-SUITES = ("train", "loader", "convert", "flags", "export", "integrity")
-DEFAULT_SUITES = ("train", "loader", "convert")
+SUITES = ("train", "loader", "convert", "flags", "export", "integrity", "vision")
+DEFAULT_SUITES = ("train", "loader", "convert", "vision")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
 
@@ -720,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown models {unknown}; choose from {list(SPECS)}")
     suites = args.suites.split(",") if args.suites else list(DEFAULT_SUITES)
     if args.quick:
-        suites = [s for s in suites if s in ("train", "loader")] if args.suites else ["train"]
+        quick_suites = ("train", "loader", "vision")
+        suites = [s for s in suites if s in quick_suites] if args.suites else ["train"]
     repeats = args.repeats or (3 if args.quick else 5)
     batches = {
         m: [SPECS[m].batch_sizes[0]] if args.quick else list(SPECS[m].batch_sizes) for m in models
@@ -762,6 +767,11 @@ def main(argv: list[str] | None = None) -> int:
         model = args.models.split(",")[0] if args.models else "VGG16"
         results["integrity"] = integrity_suite(model, args.repeats or 3)
         tables.append("## Integrity checks\n\n" + integrity_table(results["integrity"]))
+    if "vision" in suites:
+        results["vision"] = vision.vision_suite(repeats, compile, quick=args.quick)
+        tables.append(
+            "## Vision train steps and convolutions\n\n" + vision.vision_table(results["vision"])
+        )
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))

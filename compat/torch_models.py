@@ -20,6 +20,8 @@ __all__ = [
     "BasicBlock",
     "CIFAR10Net",
     "Classifier",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "LeNet",
     "NeuralNetwork",
     "Regressor",
@@ -282,3 +284,52 @@ class VGG16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.avgpool(self.features(x)), 1)
         return self.classifier(x)
+
+
+class DCGANGenerator(nn.Module):
+    """The PyTorch DCGAN example's Generator, with its sizes as arguments
+    (jaxnn.models.DCGANGenerator); image_size 32 drops one stride-2 stage."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64) -> None:
+        super().__init__()
+        stages = 4 if image_size == 64 else 3
+        width = ngf * 2 ** (stages - 1)
+        layers = [
+            nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(stages - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return self.main(input)
+
+
+class DCGANDiscriminator(nn.Module):
+    """The PyTorch DCGAN example's Discriminator (jaxnn.models.DCGANDiscriminator)."""
+
+    def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64) -> None:
+        super().__init__()
+        stages = 4 if image_size == 64 else 3
+        width = ndf
+        layers = [nn.Conv2d(nc, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        for _ in range(stages - 1):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return self.main(input)

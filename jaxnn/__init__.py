@@ -5,6 +5,7 @@ signatures, NCHW layouts and numerics) and the loss classes; ``jaxnn.functional`
 ``torch.nn.functional``; ``jaxnn.init`` is ``torch.nn.init``; ``jaxnn.optim`` is
 ``torch.optim`` as optax transformations and ``jaxnn.lr_scheduler`` its schedulers;
 ``jaxnn.utils`` is ``torch.nn.utils`` (gradient clipping);
+``jaxnn.ops`` is torchvision.ops' building blocks;
 ``jaxnn.save`` / ``jaxnn.load`` are ``torch.save(model.state_dict(), f)`` /
 ``torch.load(f)``.
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         functional,
         init,
         lr_scheduler,
+        ops,
         optim,
         state_dict,
         utils,
@@ -35,7 +37,16 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0.dev0"
 
-_SUBMODULES = ("checkpoint", "functional", "init", "lr_scheduler", "optim", "state_dict", "utils")
+_SUBMODULES = (
+    "checkpoint",
+    "functional",
+    "init",
+    "lr_scheduler",
+    "ops",
+    "optim",
+    "state_dict",
+    "utils",
+)
 _FROM_CHECKPOINT = ("load", "save")
 
 

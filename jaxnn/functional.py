@@ -21,10 +21,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from jaxnn.core import conv, norm, pooling
-from jaxnn.core.args import IntOr2, pair
+from jaxnn.core import conv, norm, padding, pooling, resample
+from jaxnn.core.args import ntuple
 
 # the loss functions live with their classes in jaxnn.losses; F is their torch home too
 from jaxnn.losses import (
@@ -52,30 +53,55 @@ from jaxnn.losses import (
 )
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "celu",
+    "channel_shuffle",
+    "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
     "cosine_embedding_loss",
+    "cosine_similarity",
     "cross_entropy",
     "ctc_loss",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
     "elu",
     "flatten",
     "gaussian_nll_loss",
     "gelu",
+    "glu",
+    "hardshrink",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
     "hinge_embedding_loss",
     "huber_loss",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "leaky_relu",
     "linear",
     "log_softmax",
+    "logsigmoid",
     "margin_ranking_loss",
+    "max_pool1d",
     "max_pool2d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "mish",
     "mse_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",
@@ -83,20 +109,33 @@ __all__ = [
     "nll_loss",
     "one_hot",
     "pad",
+    "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "poisson_nll_loss",
+    "prelu",
     "relu",
+    "relu6",
+    "selu",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
     "soft_margin_loss",
     "softmax",
+    "softmin",
+    "softplus",
+    "softshrink",
+    "softsign",
     "tanh",
+    "tanhshrink",
+    "threshold",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "unflatten",
 ]
 
 Array = jax.Array
+IntOrTuple = int | tuple[int, ...]
 
 
 # ----------------------------------------------------------------------------- activations
@@ -109,13 +148,139 @@ def relu(input: Array, inplace: bool = False) -> Array:
 
 
 def leaky_relu(input: Array, negative_slope: float = 0.01, inplace: bool = False) -> Array:
-    """x if x >= 0 else negative_slope * x."""
-    return jnp.where(input >= 0, input, negative_slope * input)
+    """x if x > 0 else negative_slope * x (at 0 torch's gradient is negative_slope)."""
+    return jnp.where(input > 0, input, negative_slope * input)
 
 
 def elu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    return jnp.where(input > 0, input, alpha * jnp.expm1(jnp.minimum(input, 0)))
+    return jnp.where(input > 0, input, alpha * jnp.expm1(jnp.where(input > 0, 0, input)))
+
+
+def selu(input: Array, inplace: bool = False) -> Array:
+    """scale * elu(x, alpha) with torch's constants (alpha 1.6732632423543772,
+    scale 1.0507009873554805)."""
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    negative = alpha * jnp.expm1(jnp.where(input > 0, 0, input))
+    return scale * jnp.where(input > 0, input, negative)
+
+
+def celu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must be non-zero (it divides the input)")
+    return jnp.where(input > 0, input, alpha * jnp.expm1(jnp.where(input > 0, 0, input) / alpha))
+
+
+def _clip(input: Array, low: float, high: float) -> Array:
+    # the gradient is 1 strictly inside (low, high) and 0 at and beyond the ends, as
+    # torch's hardtanh_backward (jnp.clip would give 0.5 at the ends)
+    inside = (input > low) & (input < high)
+    clipped = jnp.where(input <= low, jnp.asarray(low, input.dtype), jnp.asarray(high, input.dtype))
+    return jnp.where(inside | jnp.isnan(input), input, clipped)
+
+
+def hardtanh(
+    input: Array, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Array:
+    """min_val if x < min_val, max_val if x > max_val, else x."""
+    if max_val < min_val:
+        raise ValueError(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
+    return _clip(input, min_val, max_val)
+
+
+def relu6(input: Array, inplace: bool = False) -> Array:
+    """min(max(0, x), 6) (gradient 0 at 0 and 6, as torch)."""
+    return _clip(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Array, inplace: bool = False) -> Array:
+    """0 if x <= -3, 1 if x >= 3, else x / 6 + 1 / 2."""
+    return _clip(input + 3, 0.0, 6.0) / 6
+
+
+def hardswish(input: Array, inplace: bool = False) -> Array:
+    """x * relu6(x + 3) / 6; torch's gradient: (2 x + 3) / 6 strictly inside (-3, 3),
+    0 at and below -3, 1 at and above 3."""
+    inner = input * (input + 3) / 6
+    low = jnp.zeros((), input.dtype)
+    return jnp.where(input <= -3, low, jnp.where(input >= 3, input, inner))
+
+
+def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """log(1 + exp(beta x)) / beta, and x where beta x > threshold (torch's linear
+    region)."""
+    linear = input * beta > threshold
+    safe = jnp.where(linear, jnp.zeros((), input.dtype), input)
+    return jnp.where(linear, input, jnp.log1p(jnp.exp(safe * beta)) / beta)
+
+
+def mish(input: Array, inplace: bool = False) -> Array:
+    """x * tanh(softplus(x))."""
+    return input * jnp.tanh(jax.nn.softplus(input))
+
+
+def logsigmoid(input: Array) -> Array:
+    """log(sigmoid(x)), computed stably."""
+    return jax.nn.log_sigmoid(input)
+
+
+def softsign(input: Array) -> Array:
+    """x / (1 + |x|)."""
+    return input / (jnp.abs(input) + 1)
+
+
+def tanhshrink(input: Array) -> Array:
+    """x - tanh(x)."""
+    return input - jnp.tanh(input)
+
+
+def threshold(input: Array, threshold: float, value: float, inplace: bool = False) -> Array:
+    """x if x > threshold else value."""
+    return jnp.where(input > threshold, input, jnp.asarray(value, input.dtype))
+
+
+def hardshrink(input: Array, lambd: float = 0.5) -> Array:
+    """x if |x| > lambd else 0."""
+    return jnp.where(jnp.abs(input) > lambd, input, jnp.zeros((), input.dtype))
+
+
+def softshrink(input: Array, lambd: float = 0.5) -> Array:
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0."""
+    if lambd < 0:
+        raise ValueError(
+            f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}"
+        )
+    shrunk = jnp.where(input > lambd, input - lambd, input + lambd)
+    return jnp.where(jnp.abs(input) > lambd, shrunk, jnp.zeros((), input.dtype))
+
+
+def prelu(input: Array, weight: Array) -> Array:
+    """x if x > 0 else weight * x, with one weight for all channels or one per channel
+    (dim 1 of the input; an input of rank < 2 has one channel)."""
+    if weight.ndim != 1:
+        raise ValueError(f"prelu: weight must be 1-D, got shape {tuple(weight.shape)}")
+    if weight.size != 1:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if channels != weight.size:
+            raise ValueError(
+                f"prelu: the weight has {weight.size} parameters but the input has {channels} "
+                f"channels (dim 1 of shape {tuple(input.shape)})"
+            )
+        weight = weight.reshape(1, -1, *(1,) * (input.ndim - 2))
+    else:
+        weight = weight.reshape((1,) * input.ndim)
+    return jnp.where(input > 0, input, weight.astype(input.dtype) * input)
+
+
+def glu(input: Array, dim: int = -1) -> Array:
+    """a * sigmoid(b) where a, b are the halves of ``input`` along ``dim``."""
+    d = _dim(dim, input.ndim, "glu")
+    if input.ndim == 0 or input.shape[d] % 2:
+        size = input.shape[d] if input.ndim else 0
+        raise ValueError(f"glu: halving dimension must be even, but dimension {dim} is size {size}")
+    a, b = jnp.split(input, 2, axis=d)
+    return a * jax.nn.sigmoid(b)
 
 
 def gelu(input: Array, approximate: str = "none") -> Array:
@@ -172,6 +337,14 @@ def log_softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Arra
     return jax.nn.log_softmax(input, axis=dim)
 
 
+def softmin(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
+    """softmax(-x) along ``dim``."""
+    dim = _softmax_dim(input.ndim, dim, "softmin")
+    if dtype is not None:
+        input = input.astype(dtype)
+    return jax.nn.softmax(-input, axis=dim)
+
+
 # ----------------------------------------------------------------------------- linear / conv
 
 
@@ -189,81 +362,275 @@ def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     return conv.linear(input, weight.T, bias)
 
 
+def _conv_nd(input, weight, bias, stride, padding, dilation, groups, n, who):
+    if weight.ndim != n + 2:
+        raise ValueError(
+            f"{who}: weight must be {n + 2}-D (out, in/groups, *kernel), "
+            f"got shape {tuple(weight.shape)}"
+        )
+    c_in = input.shape[-n - 1] if input.ndim >= n + 1 else None
+    if c_in is not None and c_in != weight.shape[1] * groups:
+        raise ValueError(
+            f"{who}: input has {c_in} channels (shape {tuple(input.shape)}) but weight "
+            f"{tuple(weight.shape)} with groups={groups} expects {weight.shape[1] * groups}"
+        )
+    stride = ntuple(stride, n, f"{who}: stride")
+    dilation = ntuple(dilation, n, f"{who}: dilation")
+    pads = conv.conv_padding(padding, tuple(weight.shape[2:]), stride, dilation, who)
+    return conv.conv(
+        input,
+        weight,
+        bias,
+        kernel_layout="torch",
+        stride=stride,
+        padding=pads,
+        dilation=dilation,
+        groups=groups,
+        who=who,
+    )
+
+
+def conv1d(
+    input: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: IntOrTuple = 1,
+    padding: str | IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> Array:
+    """1-D convolution with ``weight`` in torch's layout (out, in/groups, k).
+
+    Shape: input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out).
+    """
+    return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
 def conv2d(
     input: Array,
     weight: Array,
     bias: Array | None = None,
-    stride: IntOr2 = 1,
-    padding: str | IntOr2 = 0,
-    dilation: IntOr2 = 1,
+    stride: IntOrTuple = 1,
+    padding: str | IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
     groups: int = 1,
 ) -> Array:
     """2-D convolution with ``weight`` in torch's layout (out, in/groups, kH, kW).
 
     Shape: input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out).
     """
-    if weight.ndim != 4:
+    return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv3d(
+    input: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: IntOrTuple = 1,
+    padding: str | IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> Array:
+    """3-D convolution with ``weight`` in torch's layout (out, in/groups, kD, kH, kW).
+
+    Shape: input (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out).
+    """
+    return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def _conv_transpose_nd(
+    input, weight, bias, stride, padding, output_padding, groups, dilation, n, who
+):
+    if weight.ndim != n + 2:
         raise ValueError(
-            f"conv2d: weight must be 4-D (out, in/groups, kH, kW), got shape {tuple(weight.shape)}"
+            f"{who}: weight must be {n + 2}-D (in, out/groups, *kernel), "
+            f"got shape {tuple(weight.shape)}"
         )
-    c_in = input.shape[-3] if input.ndim >= 3 else None
-    if c_in is not None and c_in != weight.shape[1] * groups:
+    c_in = input.shape[-n - 1] if input.ndim >= n + 1 else None
+    if c_in is not None and c_in != weight.shape[0]:
         raise ValueError(
-            f"conv2d: input has {c_in} channels (shape {tuple(input.shape)}) but weight "
-            f"{tuple(weight.shape)} with groups={groups} expects {weight.shape[1] * groups}"
+            f"{who}: input has {c_in} channels (shape {tuple(input.shape)}) but weight "
+            f"{tuple(weight.shape)} expects {weight.shape[0]}"
         )
-    stride, dilation = pair(stride, "conv2d: stride"), pair(dilation, "conv2d: dilation")
-    pads = conv.conv_padding(padding, tuple(weight.shape[2:]), stride, dilation, "conv2d")
-    return conv.conv2d(
+    if weight.shape[0] % groups:
+        raise ValueError(
+            f"{who}: weight's in_channels ({weight.shape[0]}) must be divisible by "
+            f"groups ({groups})"
+        )
+    if isinstance(padding, str):
+        raise TypeError(f"{who}: padding must be an int or a tuple of {n} ints, got {padding!r}")
+    return conv.conv_transpose(
         input,
         weight,
         bias,
-        kernel_layout="OIHW",
-        stride=stride,
-        padding=pads,
-        dilation=dilation,
+        kernel_layout="torch",
+        stride=ntuple(stride, n, f"{who}: stride"),
+        padding=ntuple(padding, n, f"{who}: padding"),
+        output_padding=ntuple(output_padding, n, f"{who}: output_padding"),
+        dilation=ntuple(dilation, n, f"{who}: dilation"),
         groups=groups,
+        who=who,
     )
+
+
+def conv_transpose1d(
+    input: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Array:
+    """1-D transposed convolution with ``weight`` in torch's layout (in, out/groups, k).
+
+    Shape: input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out),
+    L_out = (L - 1) s - 2 p + d (k - 1) + output_padding + 1.
+    """
+    return _conv_transpose_nd(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+        "conv_transpose1d",
+    )  # fmt: skip
+
+
+def conv_transpose2d(
+    input: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Array:
+    """2-D transposed convolution with ``weight`` in torch's layout (in, out/groups, kH, kW).
+
+    Shape: input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out),
+    H_out = (H - 1) sH - 2 pH + dH (kH - 1) + output_padding_H + 1.
+    """
+    return _conv_transpose_nd(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+        "conv_transpose2d",
+    )  # fmt: skip
+
+
+def conv_transpose3d(
+    input: Array,
+    weight: Array,
+    bias: Array | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Array:
+    """3-D transposed convolution with ``weight`` in torch's layout
+    (in, out/groups, kD, kH, kW).
+
+    Shape: input (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out).
+    """
+    return _conv_transpose_nd(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 3,
+        "conv_transpose3d",
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- pooling
 
 
-def max_pool2d(
+def _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, n, who):
+    kernel = ntuple(kernel_size, n, f"{who}: kernel_size")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, n, f"{who}: stride")
+    return pooling.max_pool(
+        input,
+        kernel,
+        stride,
+        ntuple(padding, n, f"{who}: padding"),
+        ntuple(dilation, n, f"{who}: dilation"),
+        ceil_mode,
+        who,
+        return_indices,
+    )
+
+
+def max_pool1d(
     input: Array,
-    kernel_size: IntOr2,
-    stride: IntOr2 | None = None,
-    padding: IntOr2 = 0,
-    dilation: IntOr2 = 1,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Array:
+) -> Array | tuple[Array, Array]:
+    """1-D max pooling; ``stride`` defaults to ``kernel_size``, padding is -inf.
+    ``return_indices=True`` also returns torch's indices into L (int32).
+
+    Shape: (N, C, L) or (C, L) -> (N, C, L_out).
+    """
+    return _max_pool_nd(
+        input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d"
+    )
+
+
+def max_pool2d(
+    input: Array,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Array | tuple[Array, Array]:
     """2-D max pooling; ``stride`` defaults to ``kernel_size`` as in torch, padding is
-    -inf.
+    -inf. ``return_indices=True`` also returns torch's flat indices h * W + w (int32).
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out), with torch's floor /
     ceil_mode output size.
     """
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported by jaxnn")
-    kernel = pair(kernel_size, "max_pool2d: kernel_size")
-    stride = kernel if stride is None else pair(stride, "max_pool2d: stride")
-    return pooling.max_pool2d(
+    return _max_pool_nd(
+        input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d"
+    )
+
+
+def _avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                 divisor_override, n, who):  # fmt: skip
+    kernel = ntuple(kernel_size, n, f"{who}: kernel_size")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, n, f"{who}: stride")
+    return pooling.avg_pool(
         input,
         kernel,
         stride,
-        pair(padding, "max_pool2d: padding"),
-        pair(dilation, "max_pool2d: dilation"),
+        ntuple(padding, n, f"{who}: padding"),
         ceil_mode,
-        "max_pool2d",
+        count_include_pad,
+        divisor_override,
+        who,
+    )
+
+
+def avg_pool1d(
+    input: Array,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Array:
+    """1-D average pooling with torch's divisor rules.
+
+    Shape: (N, C, L) or (C, L) -> (N, C, L_out).
+    """
+    return _avg_pool_nd(
+        input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d"
     )
 
 
 def avg_pool2d(
     input: Array,
-    kernel_size: IntOr2,
-    stride: IntOr2 | None = None,
-    padding: IntOr2 = 0,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
@@ -273,18 +640,18 @@ def avg_pool2d(
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
     """
-    kernel = pair(kernel_size, "avg_pool2d: kernel_size")
-    stride = kernel if stride is None else pair(stride, "avg_pool2d: stride")
-    return pooling.avg_pool2d(
-        input,
-        kernel,
-        stride,
-        pair(padding, "avg_pool2d: padding"),
-        ceil_mode,
-        count_include_pad,
-        divisor_override,
+    return _avg_pool_nd(
+        input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
         "avg_pool2d",
-    )
+    )  # fmt: skip
+
+
+def adaptive_avg_pool1d(input: Array, output_size: int | Sequence[int]) -> Array:
+    """Average over torch's adaptive bins so the output has length ``output_size``.
+
+    Shape: (N, C, L) or (C, L) -> (N, C, output_size).
+    """
+    return pooling.adaptive_avg_pool(input, output_size, 1, "adaptive_avg_pool1d")
 
 
 def adaptive_avg_pool2d(input: Array, output_size: int | Sequence[int | None] | None) -> Array:
@@ -293,21 +660,71 @@ def adaptive_avg_pool2d(input: Array, output_size: int | Sequence[int | None] | 
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
     """
-    return pooling.adaptive_avg_pool2d(input, output_size, "adaptive_avg_pool2d")
+    return pooling.adaptive_avg_pool(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_max_pool1d(
+    input: Array, output_size: int | Sequence[int], return_indices: bool = False
+) -> Array | tuple[Array, Array]:
+    """Max over torch's adaptive bins so the output has length ``output_size``
+    (``return_indices``: with torch's indices, int32).
+
+    Shape: (N, C, L) or (C, L) -> (N, C, output_size).
+    """
+    return pooling.adaptive_max_pool(input, output_size, 1, "adaptive_max_pool1d", return_indices)
 
 
 def adaptive_max_pool2d(
     input: Array, output_size: int | Sequence[int | None] | None, return_indices: bool = False
-) -> Array:
-    """Max over torch's adaptive bins so the output is ``output_size``.
+) -> Array | tuple[Array, Array]:
+    """Max over torch's adaptive bins so the output is ``output_size``
+    (``return_indices``: with torch's flat indices, int32).
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
     """
-    if return_indices:
-        raise NotImplementedError(
-            "adaptive_max_pool2d: return_indices=True is not supported by jaxnn"
-        )
-    return pooling.adaptive_max_pool2d(input, output_size, "adaptive_max_pool2d")
+    return pooling.adaptive_max_pool(input, output_size, 2, "adaptive_max_pool2d", return_indices)
+
+
+def _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, n, who):
+    kernel = ntuple(kernel_size, n, f"{who}: kernel_size")
+    stride = kernel if stride is None else ntuple(stride, n, f"{who}: stride")
+    padding = ntuple(padding, n, f"{who}: padding")
+    return pooling.max_unpool(input, indices, kernel, stride, padding, output_size, who)
+
+
+def max_unpool1d(
+    input: Array,
+    indices: Array,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Sequence[int] | None = None,
+) -> Array:
+    """The partial inverse of ``max_pool1d``: values at their ``indices``, zeros elsewhere.
+
+    Shape: (N, C, L) or (C, L) -> (N, C, (L - 1) s - 2 p + k) or ``output_size``.
+    """
+    return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 1,
+                          "max_unpool1d")  # fmt: skip
+
+
+def max_unpool2d(
+    input: Array,
+    indices: Array,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Sequence[int] | None = None,
+) -> Array:
+    """The partial inverse of ``max_pool2d``: values at their flat ``indices``, zeros
+    elsewhere. Out-of-range indices are dropped (torch raises; traced indices cannot be
+    checked).
+
+    Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out),
+    H_out = (H - 1) sH - 2 pH + kH or ``output_size``.
+    """
+    return _max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 2,
+                          "max_unpool2d")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- normalization
@@ -379,6 +796,135 @@ def dropout(
     return jnp.where(keep, input / jnp.asarray(1.0 - p, input.dtype), jnp.zeros((), input.dtype))
 
 
+def _feature_dropout(input, p, training, key, batched, who):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if key is None:
+        raise ValueError(f"{who}: training=True needs a random key (key=jax.random.key(...))")
+    if p == 1.0:
+        return jnp.zeros_like(input)
+    x = input if batched else input[None]
+    keep = jax.random.bernoulli(key, 1.0 - p, x.shape[:2]).reshape(
+        *x.shape[:2], *(1,) * (x.ndim - 2)
+    )
+    y = jnp.where(keep, x / jnp.asarray(1.0 - p, x.dtype), jnp.zeros((), x.dtype))
+    return y if batched else y[0]
+
+
+def dropout1d(
+    input: Array, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    key: Array | None = None,
+) -> Array:  # fmt: skip
+    """Zero whole channels with probability ``p`` (scale the rest by 1/(1-p)).
+
+    Shape: (N, C, L) or (C, L) -> same.
+    """
+    if input.ndim not in (2, 3):
+        raise ValueError(
+            f"dropout1d: expected a 2-D or 3-D input (C, L) or (N, C, L), got shape "
+            f"{tuple(input.shape)}"
+        )
+    return _feature_dropout(input, p, training, key, input.ndim == 3, "dropout1d")
+
+
+def dropout2d(
+    input: Array, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    key: Array | None = None,
+) -> Array:  # fmt: skip
+    """Zero whole channels with probability ``p`` (scale the rest by 1/(1-p)).
+
+    Shape: (N, C, H, W) or (C, H, W) -> same. As in torch, a 3-D input is taken as
+    (N, C, L) with a warning (torch's rule, which it plans to change to (C, H, W)).
+    """
+    if input.ndim not in (3, 4):
+        raise ValueError(
+            f"dropout2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}; "
+            "use dropout for other ranks"
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret "
+            "the input as one without a batch dimension, i.e. shape (C, H, W). To maintain "
+            "the 1D behavior, call dropout1d instead.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _feature_dropout(input, p, training, key, True, "dropout2d")
+
+
+def dropout3d(
+    input: Array, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+    key: Array | None = None,
+) -> Array:  # fmt: skip
+    """Zero whole channels with probability ``p`` (scale the rest by 1/(1-p)).
+
+    Shape: (N, C, D, H, W) or (C, D, H, W) -> same.
+    """
+    if input.ndim not in (4, 5):
+        raise ValueError(
+            f"dropout3d: expected a 4-D or 5-D input, got shape {tuple(input.shape)}; "
+            "use dropout for other ranks"
+        )
+    return _feature_dropout(input, p, training, key, input.ndim == 5, "dropout3d")
+
+
+# ----------------------------------------------------------------------------- distances
+
+
+def _broadcast(x1: Array, x2: Array, who: str) -> tuple[Array, Array]:
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(
+            f"{who}: x1 of shape {tuple(x1.shape)} and x2 of shape {tuple(x2.shape)} "
+            "do not broadcast together"
+        ) from None
+    return jnp.broadcast_to(x1, shape), jnp.broadcast_to(x2, shape)
+
+
+def cosine_similarity(x1: Array, x2: Array, dim: int = 1, eps: float = 1e-8) -> Array:
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along ``dim`` (inputs
+    broadcast), torch's formula: each norm is clamped, the clamp carries no gradient.
+
+    Shape: (*, D, *) and a broadcastable shape -> (*, *).
+    """
+    x1, x2 = _broadcast(x1, x2, "cosine_similarity")
+    d = _dim(dim, x1.ndim, "cosine_similarity")
+
+    def normalized(x):
+        norm = jnp.sqrt(jnp.sum(x * x, axis=d, keepdims=True))
+        return x / (norm + lax.stop_gradient(jnp.maximum(norm, eps) - norm))
+
+    return jnp.sum(normalized(x1) * normalized(x2), axis=d)
+
+
+def pairwise_distance(
+    x1: Array, x2: Array, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Array:
+    """The p-norm of x1 - x2 + eps over the last dim (inputs broadcast).
+
+    Shape: (N, D) or (D,) and a broadcastable shape -> (N,) or () (keepdim: (N, 1)).
+    """
+    x1, x2 = _broadcast(x1, x2, "pairwise_distance")
+    diff = x1 - x2 + eps
+    axis = max(x1.ndim - 1, 0)
+    if x1.ndim == 0:
+        diff = diff.reshape(1)
+    if p == math.inf:
+        out = jnp.max(jnp.abs(diff), axis=axis, keepdims=keepdim)
+    elif p == 0:
+        out = jnp.sum(diff != 0, axis=axis, keepdims=keepdim).astype(diff.dtype)
+    elif p == 2:
+        out = jnp.sqrt(jnp.sum(diff * diff, axis=axis, keepdims=keepdim))
+    else:
+        out = jnp.sum(jnp.abs(diff) ** p, axis=axis, keepdims=keepdim) ** (1.0 / p)
+    return out
+
+
 # ----------------------------------------------------------------------------- shape ops
 
 
@@ -426,42 +972,102 @@ def pad(
     input: Array, pad: Sequence[int], mode: str = "constant", value: float | None = None
 ) -> Array:
     """Pad with torch's argument order: ``pad`` lists (left, right) pairs starting
-    from the *last* dimension. Modes: constant (negative pads crop), reflect,
-    replicate, circular.
+    from the *last* dimension. Modes: constant, reflect, replicate, circular; a negative
+    pad removes elements in every mode, as in torch.
     """
-    pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+    return padding.pad(input, pad, mode, value, "pad")
+
+
+def pixel_shuffle(input: Array, upscale_factor: int) -> Array:
+    """(*, C r^2, H, W) -> (*, C, H r, W r), torch's channel order.
+
+    Shape: (*, C * r^2, H, W) -> (*, C, H * r, W * r).
+    """
+    r = int(upscale_factor)
+    if input.ndim < 3:
         raise ValueError(
-            f"pad: padding {pad} must have an even length of at most "
-            f"2 * {input.ndim} (the input's rank)"
+            f"pixel_shuffle: expected an input of at least 3 dims (*, C, H, W), "
+            f"got shape {tuple(input.shape)}"
         )
-    pairs = [(0, 0)] * input.ndim
-    for i in range(len(pad) // 2):
-        pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    if mode == "constant":
-        fill = jnp.asarray(0 if value is None else value, input.dtype)
-        return lax.pad(input, fill, [(lo, hi, 0) for lo, hi in pairs])
-    modes = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-    if mode not in modes:
+    *lead, c, h, w = input.shape
+    if r < 1 or c % (r * r):
         raise ValueError(
-            f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}"
+            f"pixel_shuffle: the channel dim ({c}) must be divisible by the square of "
+            f"upscale_factor ({r})"
         )
-    if value not in (None, 0):
-        raise ValueError(f"pad: value is only used with mode='constant', got mode={mode!r}")
-    for size, (lo, hi) in zip(input.shape, pairs):
-        if lo < 0 or hi < 0:
-            raise ValueError(f"pad: negative padding {pad} is only supported by mode='constant'")
-        if mode == "reflect" and max(lo, hi) >= max(size, 1):
-            raise ValueError(
-                f"pad: reflect padding {max(lo, hi)} must be smaller than the "
-                f"padded dimension ({size}) of input {tuple(input.shape)}"
-            )
-        if mode == "circular" and max(lo, hi) > size:
-            raise ValueError(
-                f"pad: circular padding {max(lo, hi)} must be at most the "
-                f"padded dimension ({size}) of input {tuple(input.shape)}"
-            )
-    return jnp.pad(input, pairs, mode=modes[mode])
+    y = input.reshape(*lead, c // (r * r), r, r, h, w)  # (*, C, r, r, H, W)
+    k = len(lead)
+    y = y.transpose(*range(k), k, k + 3, k + 1, k + 4, k + 2)  # (*, C, H, r, W, r)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Array, downscale_factor: int) -> Array:
+    """The inverse of ``pixel_shuffle``: (*, C, H r, W r) -> (*, C r^2, H, W).
+
+    Shape: (*, C, H * r, W * r) -> (*, C * r^2, H, W).
+    """
+    r = int(downscale_factor)
+    if input.ndim < 3:
+        raise ValueError(
+            f"pixel_unshuffle: expected an input of at least 3 dims (*, C, H, W), "
+            f"got shape {tuple(input.shape)}"
+        )
+    *lead, c, h, w = input.shape
+    if r < 1 or h % r or w % r:
+        raise ValueError(
+            f"pixel_unshuffle: height ({h}) and width ({w}) must be divisible by "
+            f"downscale_factor ({r})"
+        )
+    y = input.reshape(*lead, c, h // r, r, w // r, r)  # (*, C, H, r, W, r)
+    k = len(lead)
+    y = y.transpose(*range(k), k, k + 2, k + 4, k + 1, k + 3)  # (*, C, r, r, H, W)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input: Array, groups: int) -> Array:
+    """Interleave the channels of ``groups`` groups: (N, g * k, *) -> channel order
+    0, k, 2k, ..., 1, k + 1, ... (ShuffleNet's shuffle).
+
+    Shape: (N, C, *) -> (N, C, *).
+    """
+    if input.ndim < 3:
+        raise ValueError(
+            f"channel_shuffle: expected an input of at least 3 dims (N, C, *), "
+            f"got shape {tuple(input.shape)}"
+        )
+    c = input.shape[1]
+    if groups < 1 or c % groups:
+        raise ValueError(
+            f"channel_shuffle: number of channels ({c}) must be divisible by groups ({groups})"
+        )
+    n, rest = input.shape[0], input.shape[2:]
+    y = input.reshape(n, groups, c // groups, *rest)
+    return jnp.swapaxes(y, 1, 2).reshape(input.shape)
+
+
+def interpolate(
+    input: Array,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Array:
+    """Resize (N, C, *spatial) input with torch's index rules: ``nearest`` (torch's
+    floor rule), ``nearest-exact``, ``linear`` (3-D), ``bilinear`` / ``bicubic`` (4-D;
+    bicubic with A = -0.75, reading outside the input as its border), ``trilinear``
+    (5-D) and ``area`` (adaptive average pooling). ``scale_factor`` gives the output size
+    floor(L * scale); the sampling uses 1 / scale unless ``recompute_scale_factor`` is
+    True (then L / L_out, as with ``size``).
+
+    Shape: (N, C, *S) -> (N, C, *S_out).
+    """
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by jaxnn")
+    return resample.interpolate(
+        input, size, scale_factor, mode, align_corners, recompute_scale_factor, "interpolate"
+    )
 
 
 def one_hot(tensor: Array, num_classes: int = -1) -> Array:

@@ -38,3 +38,15 @@ def assert_close(actual, expected, atol: float, rtol: float = 0.0, what: str = "
     err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
     bound = atol + rtol * np.abs(expected.astype(np.float64))
     assert np.all(err <= bound), f"{what}: max abs error {err.max():.3g} (atol {atol}, rtol {rtol})"
+
+
+def import_torchvision(submodule: str):
+    """``torchvision.<submodule>`` (e.g. "ops.misc", "models.resnet"): torchvision's own
+    code, imported by jaxnn.compat.torchvision_models (without torchvision's compiled
+    operators where those do not load beside this torch)."""
+    import importlib
+
+    from jaxnn.compat import torchvision_models
+
+    torchvision_models.models()
+    return importlib.import_module(f"torchvision.{submodule}")

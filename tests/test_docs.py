@@ -30,6 +30,7 @@ def test_every_public_module_has_a_reference_page():
         "jaxnn.optim",
         "jaxnn.lr_scheduler",
         "jaxnn.models",
+        "jaxnn.ops",
         "jaxnn.train",
         "jaxnn.steps",
         "jaxnn.distributed",

@@ -1,10 +1,13 @@
 """Pooling with torch's rules (output sizes, ceil_mode, divisors, adaptive bins, the
-gradient of max on ties), shared by jaxnn.functional and the pooling layers. Windows are
-given as explicit (h, w) pairs; the callers parse torch's int-or-pair arguments."""
+gradient of max on ties, max indices and unpooling), shared by jaxnn.functional and the
+pooling layers, for any number of spatial dims. Windows are given as explicit tuples with
+one entry per spatial dim; the callers parse torch's int-or-tuple arguments."""
 
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Sequence
 
 import jax
@@ -12,16 +15,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxnn.core.args import as_batched_image
+from jaxnn.core.args import as_batched
 
 __all__ = [
-    "adaptive_avg_pool2d",
-    "adaptive_max_pool2d",
-    "avg_pool2d",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "avg_pool",
     "check_pool_args",
     "check_pool_fits",
-    "max_pool2d",
+    "max_pool",
+    "max_unpool",
     "pool_output_size",
+    "unpool_output_size",
 ]
 
 Array = jax.Array
@@ -39,7 +44,8 @@ def pool_output_size(
     return out
 
 
-def check_pool_args(who: str, kernel, stride, padding, dilation=(1, 1)) -> None:
+def check_pool_args(who: str, kernel, stride, padding, dilation=None) -> None:
+    dilation = dilation or (1,) * len(kernel)
     for name, value, least in (
         ("kernel_size", kernel, 1),
         ("stride", stride, 1),
@@ -64,8 +70,24 @@ def check_pool_fits(who: str, spatial, out) -> None:
         )
 
 
-def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, who):
-    x, unbatched = as_batched_image(x, who)
+def _lowest(dtype) -> np.ndarray:
+    if jnp.issubdtype(dtype, jnp.floating):
+        return np.array(-np.inf, dtype)
+    return np.array(np.iinfo(dtype).min, dtype)
+
+
+# Windows larger than this (global pooling of a big map, say) use XLA's reduce_window,
+# which compiles to one loop, instead of one strided view per window offset.
+_MAX_WINDOW_VIEWS = 64
+
+
+def max_pool(x, kernel, stride, padding, dilation, ceil_mode, who, return_indices=False):
+    """Max pooling over the last ``len(kernel)`` dims of (N, C, *S) or (C, *S).
+
+    With ``return_indices`` also returns torch's indices: for each output, the flat
+    position (row-major over S) of the input element it took, as int32."""
+    n = len(kernel)
+    x, unbatched = as_batched(x, n, who)
     check_pool_args(who, kernel, stride, padding, dilation)
     spatial = x.shape[2:]
     out = tuple(
@@ -77,43 +99,38 @@ def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, who):
     pads = [(0, 0), (0, 0)]
     for s, k, st, p, d, o in zip(spatial, kernel, stride, padding, dilation, out):
         pads.append((p, max((o - 1) * st + d * (k - 1) + 1 - s - p, 0)))
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        lowest = np.array(-np.inf, x.dtype)
-    else:
-        lowest = np.array(np.iinfo(x.dtype).min, x.dtype)
-    if kernel[0] * kernel[1] > _MAX_WINDOW_VIEWS:
+    lowest = _lowest(x.dtype)
+    args = (tuple(kernel), tuple(stride), tuple(dilation), out)
+    if math.prod(kernel) > _MAX_WINDOW_VIEWS:
         # a concrete (numpy) init value: under jit a jnp scalar is a tracer, and
         # reduce_window then falls back to a generic reduction that has no gradient
         y = lax.reduce_window(
-            x,
-            lowest,
-            lax.max,
-            (1, 1, *kernel),
-            (1, 1, *stride),
-            pads,
+            x, lowest, lax.max, (1, 1, *kernel), (1, 1, *stride), pads,
             window_dilation=(1, 1, *dilation),
-        )[:, :, : out[0], : out[1]]
+        )[(..., *(slice(0, o) for o in out))]  # fmt: skip
     else:
-        xp = lax.pad(x, lowest, [(lo, hi, 0) for lo, hi in pads])
-        y = _window_max(xp, tuple(kernel), tuple(stride), tuple(dilation), out)
-    return y[0] if unbatched else y
+        y = _window_max(lax.pad(x, lowest, [(lo, hi, 0) for lo, hi in pads]), *args)
+    if not return_indices:
+        return y[0] if unbatched else y
+    xp = lax.pad(lax.stop_gradient(x), lowest, [(lo, hi, 0) for lo, hi in pads])
+    idx = _window_argmax(xp, *args, tuple(padding), spatial)
+    return (y[0], idx[0]) if unbatched else (y, idx)
 
 
-# Windows larger than this (global pooling of a big map, say) use XLA's reduce_window,
-# which compiles to one loop, instead of one strided view per window offset.
-_MAX_WINDOW_VIEWS = 64
+def _window_offsets(kernel) -> list[tuple[int, ...]]:
+    """Every offset of a window, in torch's scan order (row-major)."""
+    return list(itertools.product(*(range(k) for k in kernel)))
 
 
 def _window_views(xp, kernel, stride, dilation, out) -> list[Array]:
     """One strided view of padded ``xp`` per window offset, each shaped like the output,
-    in torch's scan order (rows, then columns)."""
+    in torch's scan order."""
     n, c = xp.shape[:2]
     views = []
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            start = (0, 0, i * dilation[0], j * dilation[1])
-            stop = (n, c, *(s + (o - 1) * st + 1 for s, o, st in zip(start[2:], out, stride)))
-            views.append(lax.slice(xp, start, stop, (1, 1, *stride)))
+    for offset in _window_offsets(kernel):
+        start = (0, 0, *(j * d for j, d in zip(offset, dilation)))
+        stop = (n, c, *(s + (o - 1) * st + 1 for s, o, st in zip(start[2:], out, stride)))
+        views.append(lax.slice(xp, start, stop, (1, 1, *stride)))
     return views
 
 
@@ -149,6 +166,28 @@ def _window_max_jvp(kernel, stride, dilation, out, primals, tangents):
     return y, dy
 
 
+def _window_argmax(xp, kernel, stride, dilation, out, padding, spatial) -> Array:
+    """torch's max indices: scanning each window in order, an element replaces the
+    current pick when it is greater or NaN (so the first maximum, or the last NaN); a
+    window of -inf keeps its first element inside the input."""
+    grid = np.meshgrid(*(np.arange(o) for o in out), indexing="ij")
+    starts = [g * s - p for g, s, p in zip(grid, stride, padding)]
+
+    def flat(coords) -> Array:  # row-major position in the unpadded input
+        return jnp.asarray(np.ravel_multi_index(coords, spatial, mode="clip"), jnp.int32)
+
+    inside = [np.where(a < 0, a + (-a + d - 1) // d * d, a) for a, d in zip(starts, dilation)]
+    idx = jnp.broadcast_to(flat(inside), xp.shape[:2] + out)
+    best = jnp.full(xp.shape[:2] + out, _lowest(xp.dtype))
+    floating = jnp.issubdtype(xp.dtype, jnp.floating)
+    views = _window_views(xp, kernel, stride, dilation, out)
+    for offset, v in zip(_window_offsets(kernel), views):
+        pick = (v > best) | jnp.isnan(v) if floating else v > best
+        best = jnp.where(pick, v, best)
+        idx = jnp.where(pick, flat([a + j * d for a, j, d in zip(starts, offset, dilation)]), idx)
+    return idx
+
+
 def _avg_divisor(size, kernel, stride, pad, out, count_include_pad) -> np.ndarray:
     """Torch's per-position average-pool divisor along one axis (static numpy)."""
     start = np.arange(out) * stride - pad
@@ -158,8 +197,10 @@ def _avg_divisor(size, kernel, stride, pad, out, count_include_pad) -> np.ndarra
     return (np.minimum(end, size) - np.maximum(start, 0)).astype(np.float64)
 
 
-def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, who):
-    x, unbatched = as_batched_image(x, who)
+def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, who):
+    """Average pooling over the last ``len(kernel)`` dims with torch's divisors."""
+    n = len(kernel)
+    x, unbatched = as_batched(x, n, who)
     check_pool_args(who, kernel, stride, padding)
     if divisor_override is not None and divisor_override == 0:
         raise ValueError(f"{who}: divisor_override must be non-zero")
@@ -175,26 +216,30 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
     summed = lax.reduce_window(
         x, np.array(0, x.dtype), lax.add, (1, 1, *kernel), (1, 1, *stride), pads
     )
-    summed = summed[:, :, : out[0], : out[1]]
+    summed = summed[(..., *(slice(0, o) for o in out))]
     if divisor_override is not None:
         y = summed / jnp.asarray(divisor_override, x.dtype)
     else:
-        dh, dw = (
+        divisors = [
             _avg_divisor(s, k, st, p, o, count_include_pad)
             for s, k, st, p, o in zip(spatial, kernel, stride, padding, out)
-        )
-        if np.all(dh == dh[0]) and np.all(dw == dw[0]):
-            y = summed / jnp.asarray(dh[0] * dw[0], x.dtype)
+        ]
+        if all(np.all(d == d[0]) for d in divisors):
+            y = summed / jnp.asarray(math.prod(d[0] for d in divisors), x.dtype)
         else:
-            y = summed / jnp.asarray(np.outer(dh, dw)[None, None], x.dtype)
+            grid = functools.reduce(np.multiply.outer, divisors)
+            y = summed / jnp.asarray(grid[None, None], x.dtype)
     return y[0] if unbatched else y
 
 
-def _adaptive_output_size(output_size, spatial, who) -> tuple[int, int]:
+def _adaptive_output_size(output_size, spatial, who) -> tuple[int, ...]:
+    n = len(spatial)
     if isinstance(output_size, (int, np.integer)) or output_size is None:
-        output_size = (output_size, output_size)
-    if not (isinstance(output_size, Sequence) and len(output_size) == 2):
-        raise TypeError(f"{who}: output_size must be an int, None or a pair, got {output_size!r}")
+        output_size = (output_size,) * n
+    if not (isinstance(output_size, Sequence) and len(output_size) == n):
+        raise TypeError(
+            f"{who}: output_size must be an int, None or a tuple of {n}, got {output_size!r}"
+        )
     sizes = tuple(s if o is None else int(o) for o, s in zip(output_size, spatial))
     if min(sizes) < 1:
         raise ValueError(f"{who}: output_size must be positive, got {output_size}")
@@ -206,43 +251,154 @@ def _adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 
-def adaptive_avg_pool2d(x, output_size, who):
-    x, unbatched = as_batched_image(x, who)
-    h, w = x.shape[2:]
-    oh, ow = _adaptive_output_size(output_size, (h, w), who)
-    if (oh, ow) == (h, w):
+def adaptive_avg_pool(x, output_size, spatial_dims, who):
+    """Average over torch's adaptive bins of the last ``spatial_dims`` dims."""
+    x, unbatched = as_batched(x, spatial_dims, who)
+    spatial = x.shape[2:]
+    out = _adaptive_output_size(output_size, spatial, who)
+    if out == spatial:
         y = x
-    elif h % oh == 0 and w % ow == 0:
-        kh, kw = h // oh, w // ow
+    elif all(s % o == 0 for s, o in zip(spatial, out)):
+        k = tuple(s // o for s, o in zip(spatial, out))
         y = lax.reduce_window(
-            x, np.array(0, x.dtype), lax.add, (1, 1, kh, kw), (1, 1, kh, kw), "VALID"
-        ) / jnp.asarray(kh * kw, x.dtype)
+            x, np.array(0, x.dtype), lax.add, (1, 1, *k), (1, 1, *k), "VALID"
+        ) / jnp.asarray(math.prod(k), x.dtype)
     else:
         # bins overlap or repeat (also when the output is larger than the input):
         # average with a static (out, in) matrix per axis
-        def averaging(size, out):
-            m = np.zeros((out, size), np.float32)
-            for i, (s, e) in enumerate(_adaptive_bins(size, out)):
+        y = x
+        for axis, (size, o) in enumerate(zip(spatial, out), start=2):
+            m = np.zeros((o, size), np.float32)
+            for i, (s, e) in enumerate(_adaptive_bins(size, o)):
                 m[i, s:e] = 1.0 / (e - s)
-            return jnp.asarray(m, x.dtype)
-
-        y = jnp.einsum(
-            "nchw,oh,pw->ncop",
-            x,
-            averaging(h, oh),
-            averaging(w, ow),
-            precision=lax.Precision.HIGHEST,
-        )
+            y = jnp.moveaxis(
+                jnp.tensordot(y, jnp.asarray(m, x.dtype), ((axis,), (1,)),
+                              precision=lax.Precision.HIGHEST),
+                -1, axis,
+            )  # fmt: skip
     return y[0] if unbatched else y
 
 
-def adaptive_max_pool2d(x, output_size, who):
-    x, unbatched = as_batched_image(x, who)
-    h, w = x.shape[2:]
-    oh, ow = _adaptive_output_size(output_size, (h, w), who)
-    if h % oh == 0 and w % ow == 0:
-        y = max_pool2d(x, (h // oh, w // ow), (h // oh, w // ow), (0, 0), (1, 1), False, who)
+def adaptive_max_pool(x, output_size, spatial_dims, who, return_indices=False):
+    """Max over torch's adaptive bins of the last ``spatial_dims`` dims (with torch's
+    flat indices, as :func:`max_pool`, when ``return_indices``)."""
+    x, unbatched = as_batched(x, spatial_dims, who)
+    spatial = x.shape[2:]
+    out = _adaptive_output_size(output_size, spatial, who)
+    n = spatial_dims
+    if all(s % o == 0 for s, o in zip(spatial, out)):
+        k = tuple(s // o for s, o in zip(spatial, out))
+        y = max_pool(x, k, k, (0,) * n, (1,) * n, False, who, return_indices)
+    elif return_indices:
+        y = _adaptive_max_with_indices(x, spatial, out)
     else:
-        rows = jnp.stack([x[:, :, s:e].max(axis=2) for s, e in _adaptive_bins(h, oh)], axis=2)
-        y = jnp.stack([rows[..., s:e].max(axis=3) for s, e in _adaptive_bins(w, ow)], axis=3)
+        y = x
+        for axis, (size, o) in enumerate(zip(spatial, out), start=2):
+            parts = [
+                lax.slice_in_dim(y, s, e, axis=axis).max(axis=axis, keepdims=True)
+                for s, e in _adaptive_bins(size, o)
+            ]
+            y = jnp.concatenate(parts, axis=axis)
+    if unbatched:
+        return tuple(a[0] for a in y) if return_indices else y[0]
+    return y
+
+
+def _adaptive_max_with_indices(x, spatial, out):
+    """Adaptive max with torch's indices and the gradient on the indexed element only:
+    each bin padded to the widest bin with -inf, scanned as :func:`max_pool` scans."""
+    bins = [_adaptive_bins(s, o) for s, o in zip(spatial, out)]
+    widest = [max(e - s for s, e in b) for b in bins]
+    best = jnp.full(x.shape[:2] + tuple(out), _lowest(x.dtype))
+    idx = jnp.zeros(x.shape[:2] + tuple(out), jnp.int32)
+    flat_x = x.reshape(*x.shape[:2], -1)
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+    for offset in itertools.product(*(range(w) for w in widest)):
+        coords, valid = [], np.ones(out, bool)
+        for axis, (b, j) in enumerate(zip(bins, offset)):
+            starts = np.array([s for s, _ in b])
+            ends = np.array([e for _, e in b])
+            shape = [1] * len(out)
+            shape[axis] = -1
+            coords.append(np.minimum(starts + j, ends - 1).reshape(shape))
+            valid = valid & (starts + j < ends).reshape(shape)
+        where = np.broadcast_to(np.ravel_multi_index(coords, spatial), out)
+        v = jnp.where(valid, jnp.take(flat_x, where.reshape(-1), axis=2).reshape(best.shape),
+                      _lowest(x.dtype))  # fmt: skip
+        pick = (v > best) | jnp.isnan(v) if floating else v > best
+        best = jnp.where(pick, v, best)
+        idx = jnp.where(pick, jnp.asarray(where, jnp.int32), idx)
+    values = jnp.take_along_axis(flat_x, idx.reshape(*idx.shape[:2], -1), axis=2)
+    return values.reshape(idx.shape), idx
+
+
+def unpool_output_size(spatial, kernel, stride, padding, output_size, who) -> tuple[int, ...]:
+    """Torch's ``_unpool_output_size``: (L - 1) s - 2 p + k per dim, or ``output_size``
+    (its last ``len(kernel)`` entries) when it lies strictly within a stride of that."""
+    n = len(kernel)
+    default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(spatial, kernel, stride, padding))
+    if output_size is None:
+        return default
+    sizes = tuple(int(o) for o in output_size)
+    if len(sizes) == n + 2:
+        sizes = sizes[2:]
+    if len(sizes) != n:
+        raise ValueError(
+            f"{who}: output_size should be a sequence containing {n} or {n + 2} elements, "
+            f"but it has a length of '{len(sizes)}'"
+        )
+    for d, (o, m, s) in enumerate(zip(sizes, default, stride)):
+        if not m - s < o < m + s:
+            raise ValueError(
+                f'{who}: invalid output_size "{sizes}" (dim {d} must be between '
+                f"{m - s} and {m + s})"
+            )
+    return sizes
+
+
+def max_unpool(x, indices, kernel, stride, padding, output_size, who):
+    """torch's max_unpool: each value placed at its flat index in a zero output of
+    :func:`unpool_output_size`. Indices out of range are dropped (torch raises; a traced
+    index cannot be checked)."""
+    n = len(kernel)
+    x, unbatched = as_batched(x, n, who)
+    if tuple(indices.shape) != tuple(x.shape[-indices.ndim :]) or indices.ndim not in (
+        n + 1,
+        n + 2,
+    ):
+        raise ValueError(
+            f"{who}: indices of shape {tuple(indices.shape)} do not match the input's shape "
+            f"{tuple(x.shape[1:] if unbatched else x.shape)}"
+        )
+    indices = indices.reshape(x.shape)
+    out = unpool_output_size(x.shape[2:], kernel, stride, padding, output_size, who)
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(f"{who}: indices must be integers, got dtype {indices.dtype}")
+    batch, channels = x.shape[:2]
+    flat = indices.reshape(batch, channels, -1)
+    y = _scatter(x.reshape(batch, channels, -1), flat, math.prod(out))
+    y = y.reshape(batch, channels, *out)
     return y[0] if unbatched else y
+
+
+# torch's backward of max_unpool gathers the output gradient at every index, so values
+# that share an index (overlapping pooling windows) all receive it; the gradient of a
+# scatter would give it to the one value written.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _scatter(values: Array, flat: Array, size: int) -> Array:
+    batch, channels = values.shape[:2]
+    b = jnp.arange(batch)[:, None, None]
+    c = jnp.arange(channels)[None, :, None]
+    zeros = jnp.zeros((batch, channels, size), values.dtype)
+    return zeros.at[b, c, flat].set(values, mode="drop")
+
+
+def _scatter_fwd(values, flat, size):
+    return _scatter(values, flat, size), flat
+
+
+def _scatter_bwd(size, flat, ct):
+    return jnp.take_along_axis(ct, flat, axis=2, mode="fill", fill_value=0), None
+
+
+_scatter.defvjp(_scatter_fwd, _scatter_bwd)

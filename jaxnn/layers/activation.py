@@ -1,4 +1,6 @@
-"""Activation layers: ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax.
+"""Activation layers, torch's ``nn.ReLU`` ... ``nn.Softmin``; each calls its
+``jaxnn.functional`` form, so a layer and its F form compute the same thing. At a kink
+(ReLU6 at 0 and 6, Hardswish at +-3, ...) the gradient is torch's.
 
 ``inplace`` arguments are accepted for torch compatibility; JAX arrays are immutable,
 so every layer returns a new array.
@@ -6,12 +8,48 @@ so every layer returns a new array.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
+import jax.numpy as jnp
+from flax import linen
 
 from jaxnn import functional as F
-from jaxnn.layers.module import Module
+from jaxnn import init as nn_init
+from jaxnn.layers.module import UNSPECIFIED_PARENT, Module
 
-__all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "GLU",
+    "SELU",
+    "Hardshrink",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSigmoid",
+    "LogSoftmax",
+    "Mish",
+    "PReLU",
+    "ReLU",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softmin",
+    "Softplus",
+    "Softshrink",
+    "Softsign",
+    "Tanh",
+    "Tanhshrink",
+    "Threshold",
+]
+
+
+def _inplace(inplace: bool) -> str:
+    return "inplace=True" if inplace else ""
 
 
 class ReLU(Module):
@@ -27,7 +65,7 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """x if x >= 0 else negative_slope * x. Default negative_slope: 0.01."""
+    """x if x > 0 else negative_slope * x. Default negative_slope: 0.01."""
 
     negative_slope: float = 0.01
     inplace: bool = False
@@ -126,3 +164,295 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Softmin(Module):
+    """softmax(-x) along ``dim``."""
+
+    dim: int | None = None
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.softmin(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Hardtanh(Module):
+    """min_val if x < min_val, max_val if x > max_val, else x; gradient 1 strictly
+    between the two, 0 elsewhere (torch's).
+
+    Args:
+        min_val: Default: -1.0.
+        max_val: Default: 1.0.
+    """
+
+    min_val: float = -1.0
+    max_val: float = 1.0
+    inplace: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_val <= self.min_val:
+            raise ValueError(
+                f"{type(self).__name__}: max_val ({self.max_val}) must be greater than "
+                f"min_val ({self.min_val})"
+            )
+        super().__post_init__()
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"min_val={float(self.min_val)}, max_val={float(self.max_val)}{inplace}"
+
+
+class ReLU6(Module):
+    """min(max(0, x), 6); gradient 0 at 0 and 6, as torch."""
+
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.relu6(input)
+
+    def extra_repr(self) -> str:
+        return _inplace(self.inplace)
+
+
+class Hardsigmoid(Module):
+    """0 if x <= -3, 1 if x >= 3, else x / 6 + 1 / 2."""
+
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.hardsigmoid(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6 (MobileNetV3); gradient (2 x + 3) / 6 inside (-3, 3)."""
+
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.hardswish(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Mish(Module):
+    """x * tanh(softplus(x))."""
+
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.mish(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold.
+
+    Args:
+        beta: Default: 1.0.
+        threshold: Default: 20.0.
+    """
+
+    beta: float = 1.0
+    threshold: float = 20.0
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={float(self.beta)}, threshold={float(self.threshold)}"
+
+
+class SELU(Module):
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)) with torch's alpha and scale."""
+
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.selu(input)
+
+    def extra_repr(self) -> str:
+        return _inplace(self.inplace)
+
+
+class CELU(Module):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1). Default alpha: 1.0."""
+
+    alpha: float = 1.0
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.celu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={float(self.alpha)}" + (", inplace=True" if self.inplace else "")
+
+
+class GLU(Module):
+    """a * sigmoid(b), where a and b are the two halves of the input along ``dim``.
+
+    Shape: (*, 2 M, *) -> (*, M, *). Default dim: -1.
+    """
+
+    dim: int = -1
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), computed stably."""
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.logsigmoid(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.softsign(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.tanhshrink(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Threshold(Module):
+    """x if x > threshold else value.
+
+    Args:
+        threshold: the value to threshold at.
+        value: the value that replaces what is not above it.
+    """
+
+    threshold: float
+    value: float
+    inplace: bool = False
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.threshold(input, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace}"
+
+
+class Hardshrink(Module):
+    """x if |x| > lambd else 0. Default lambd: 0.5."""
+
+    lambd: float = 0.5
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Module):
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0. Default lambd: 0.5."""
+
+    lambd: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.lambd < 0:
+            raise ValueError(
+                f"Softshrink: lambda must be greater or equal to 0, but found to be {self.lambd}"
+            )
+        super().__post_init__()
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return F.softshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class PReLU(Module):
+    """x if x > 0 else a * x with a learned slope ``a``, torch's ``nn.PReLU``.
+
+    Args:
+        num_parameters: 1 (one slope for all channels) or the number of channels
+            (dim 1 of the input). Default: 1.
+        init: the slopes' initial value. Default: 0.25.
+        param_dtype: the slopes' dtype. Default: float32.
+
+    Torch's ``init`` argument shares its name with Flax's ``Module.init``: the
+    constructor takes ``init=`` as torch does and keeps it as the field ``init_value``,
+    so ``PReLU(3, init=0.1).init(key, x)`` is still Flax's ``init``.
+
+    Shape:
+        (N, C, *) or any shape with num_parameters=1 -> same.
+
+    Variables: ``params/weight`` (num_parameters,), torch's name and layout.
+    """
+
+    num_parameters: int = 1
+    init_value: float = 0.25
+    param_dtype: Any = jnp.float32
+
+    def __init__(
+        self,
+        num_parameters: int = 1,
+        init: float = 0.25,
+        *,
+        param_dtype: Any = jnp.float32,
+        parent: Any = UNSPECIFIED_PARENT,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "init_value" in kwargs:  # Flax's clone() passes the fields by keyword
+            init = kwargs.pop("init_value")
+        if kwargs:
+            raise TypeError(f"PReLU got unexpected keyword arguments {sorted(kwargs)}")
+        if not isinstance(num_parameters, int) or num_parameters < 1:
+            raise ValueError(
+                f"PReLU: num_parameters must be a positive int, got {num_parameters!r}"
+            )
+        object.__setattr__(self, "num_parameters", num_parameters)
+        object.__setattr__(self, "init_value", float(init))
+        object.__setattr__(self, "param_dtype", param_dtype)
+        object.__setattr__(self, "parent", parent)
+        object.__setattr__(self, "name", name)
+        self.__post_init__()
+
+    @linen.compact
+    def __call__(self, input: jax.Array) -> jax.Array:
+        weight = self.param(
+            "weight", nn_init.constant_(self.init_value), (self.num_parameters,), self.param_dtype
+        )
+        if self.num_parameters > 1 and (input.ndim < 2 or input.shape[1] != self.num_parameters):
+            raise ValueError(
+                f"{self._who()}: {self.num_parameters} parameters need the input's dim 1 to "
+                f"have as many channels, got shape {tuple(input.shape)}"
+            )
+        return F.prelu(input, weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"

@@ -3,6 +3,7 @@ dicts of layers, buffers and tied weights."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -187,3 +188,7 @@ class Module(linen.Module):
         if self.scope is not None and self.scope.path:
             where = f" at '{'.'.join(self.scope.path)}'"
         return f"{self!r}{where}"
+
+
+# linen's "parent not given" sentinel, for modules with a constructor of their own
+UNSPECIFIED_PARENT = next(f.default for f in dataclasses.fields(Module) if f.name == "parent")

@@ -8,6 +8,7 @@ import torch
 from conftest import assert_close, load_torch, to_numpy
 
 import jaxnn as nn
+import jaxnn.functional as F
 
 ATOL = 1e-5
 
@@ -139,3 +140,87 @@ def test_reflect_padding_too_large():
         nn.Conv2d(1, 1, 1, padding=3, padding_mode="reflect").init(
             jax.random.key(0), jnp.ones((1, 1, 3, 3))
         )
+
+
+ND_CASES = [
+    (nn.Conv1d, torch.nn.Conv1d, dict(in_channels=3, out_channels=4, kernel_size=3), (11,)),
+    (
+        nn.Conv1d,
+        torch.nn.Conv1d,
+        dict(
+            in_channels=4,
+            out_channels=6,
+            kernel_size=3,
+            stride=2,
+            padding=2,
+            dilation=2,
+            groups=2,
+            padding_mode="reflect",
+        ),
+        (12,),
+    ),
+    (
+        nn.Conv1d,
+        torch.nn.Conv1d,
+        dict(in_channels=3, out_channels=2, kernel_size=4, padding="same"),
+        (9,),
+    ),
+    (nn.Conv3d, torch.nn.Conv3d, dict(in_channels=2, out_channels=4, kernel_size=3), (5, 6, 5)),
+    (
+        nn.Conv3d,
+        torch.nn.Conv3d,
+        dict(
+            in_channels=4,
+            out_channels=2,
+            kernel_size=(1, 3, 2),
+            stride=(1, 2, 1),
+            padding=(0, 1, 1),
+            groups=2,
+            bias=False,
+            padding_mode="circular",
+        ),
+        (3, 7, 6),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("layer_cls", "ref_cls", "kwargs", "spatial"),
+    ND_CASES,
+    ids=lambda c: str(c) if isinstance(c, dict) else "",
+)
+def test_conv1d_conv3d_forward_and_gradients_match_torch(layer_cls, ref_cls, kwargs, spatial, rng):
+    layer = layer_cls(**kwargs)
+    x = rng.standard_normal((2, kwargs["in_channels"], *spatial)).astype(np.float32)
+    v = layer.init(jax.random.key(0), x)
+    ref = load_torch(ref_cls(**kwargs), v)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = ref(xt)
+    g = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.from_numpy(g))
+    y, vjp = jax.vjp(lambda p, x: layer.apply({"params": p}, x), v["params"], x)
+    grads, gx = vjp(g)
+    assert_close(y, to_numpy(yt), ATOL, what="forward")
+    assert_close(gx, to_numpy(xt.grad), ATOL, what="input gradient")
+    n = len(spatial)
+    kernel = np.transpose(np.asarray(grads["kernel"]), (n + 1, n, *range(n)))
+    assert_close(kernel, to_numpy(ref.weight.grad), 1e-4, what="weight gradient")
+    assert repr(layer) == repr(ref)
+
+
+def test_conv1d_conv3d_functional_and_unbatched(rng):
+    t = torch.from_numpy
+    x = rng.standard_normal((4, 10)).astype(np.float32)  # unbatched (C, L)
+    w = rng.standard_normal((6, 2, 3)).astype(np.float32)
+    expected = torch.nn.functional.conv1d(t(x), t(w), stride=2, groups=2)
+    assert_close(F.conv1d(x, w, stride=2, groups=2), to_numpy(expected), ATOL)
+    x3 = rng.standard_normal((1, 2, 4, 5, 6)).astype(np.float32)
+    w3 = rng.standard_normal((3, 2, 2, 3, 3)).astype(np.float32)
+    expected = torch.nn.functional.conv3d(t(x3), t(w3), padding="same")
+    assert_close(F.conv3d(x3, w3, padding="same"), to_numpy(expected), ATOL)
+    with pytest.raises(ValueError, match=r"conv1d: weight must be 3-D"):
+        F.conv1d(x, w3)
+    with pytest.raises(ValueError, match=r"Conv1d\(3, 2.*expected input of shape \(N, 3, L\)"):
+        nn.Conv1d(3, 2, 3).init(jax.random.key(0), jnp.ones((2, 3, 4, 4)))
+    with pytest.raises(TypeError, match=r"kernel_size must be an int or a triple of ints"):
+        nn.Conv3d(3, 2, (3, 3))
