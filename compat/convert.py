@@ -84,8 +84,11 @@ def flax_to_torch(variables: Mapping[str, Any]) -> dict[str, Any]:
 
     Example::
 
+        >>> import torch
+        >>> variables = nn.Linear(4, 2).init(jax.random.key(0), jnp.ones((1, 4)))
         >>> sd = flax_to_torch(variables)
-        >>> torch_model.load_state_dict(sd)
+        >>> torch.nn.Linear(4, 2).load_state_dict(sd)
+        <All keys matched successfully>
     """
     out = {leaf.key: leaf_to_torch(leaf) for leaf in torch_leaves(variables)}
     for alias, target in tied_keys(variables).items():

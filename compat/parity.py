@@ -7,10 +7,19 @@ compares the BatchNorm running statistics after the step. The result is a
 :class:`ParityReport` whose ``str`` is an aligned table and whose fields
 (``ok``, ``first_divergence``, ``rows``, ``output_max_abs``, ...) are for code::
 
-    >>> report = compare(LeNet(), variables, torch_lenet, x)
+    >>> from jaxnn.compat import torch_models
+    >>> from jaxnn.models import LeNet
+    >>> x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    >>> variables = LeNet().init(jax.random.key(0), x)
+    >>> report = compare(LeNet(), variables, torch_models.LeNet(), x, load_weights=True)
     >>> report.ok, report.first_divergence
     (True, None)
-    >>> print(report)
+    >>> print(report)  # doctest: +ELLIPSIS
+    parity LeNet (eval mode): jaxnn vs torch, atol=1e-05, rtol=0.0001
+    layer          output shape     max abs err  max rel err  status
+    ...
+    (output)       (2, 10)  ...  ok
+    result: OK
 
 How outputs are captured: on the torch side a forward hook on every submodule, which
 fires when the module returns, so rows come in torch's execution order; on the jaxnn

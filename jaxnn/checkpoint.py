@@ -5,8 +5,11 @@ A checkpoint is a directory holding the arrays (orbax, under ``arrays/``) and a 
 JSON file (:data:`METADATA_FILE`) with the jaxnn version and, when given, the model's
 name and constructor arguments::
 
-    >>> jaxnn.save(variables, "lenet_ckpt", metadata={"model": "LeNet"})
-    >>> variables = jaxnn.load("lenet_ckpt", template=variables)
+    >>> variables = nn.Linear(4, 2).init(jax.random.key(0), jnp.ones((1, 4)))
+    >>> path = jaxnn.save(variables, "linear_ckpt", metadata={"model": "Linear"})
+    >>> restored = jaxnn.load("linear_ckpt", template=variables)
+    >>> bool(np.array_equal(restored["params"]["kernel"], variables["params"]["kernel"]))
+    True
 
 Writes are atomic: everything goes into a temporary sibling directory that is renamed
 into place only once complete, so a crash mid-save never leaves a half-written

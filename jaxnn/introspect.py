@@ -7,6 +7,8 @@ exactly the keys of ``jaxnn.compat.flax_to_torch(variables)`` -- without needing
 Example::
 
     >>> from jaxnn import introspect
+    >>> from jaxnn.models import LeNet
+    >>> x = jnp.zeros((1, 3, 32, 32))
     >>> v = LeNet().init(jax.random.key(0), x)
     >>> {k: a.shape for k, a in introspect.named_parameters(v).items()}["conv1.weight"]
     (6, 3, 5, 5)
@@ -205,7 +207,19 @@ def summary(
 
     Example::
 
-        >>> print(introspect.summary(LeNet(), v, jnp.zeros((1, 3, 32, 32))))
+        >>> from jaxnn.models import Classifier
+        >>> model = Classifier(4, 3)
+        >>> v = model.init(jax.random.key(0), jnp.zeros((1, 4)))
+        >>> print(summary(model, v, jnp.zeros((2, 4))))
+        ===================================
+        Layer (type)  Output Shape  Param #
+        ===================================
+        Classifier    (2, 3)             15
+        fc (Linear)   (2, 3)             15
+        ===================================
+        Total params: 15
+        Buffers: 0
+        ===================================
     """
     calls: list[list[Any]] = []  # [path, module, output shape], filled in on return
 
@@ -284,7 +298,11 @@ def intermediates(
 
     Example::
 
-        >>> feats = intermediates(model, v, x, names=["conv1"])["conv1"]   # (N, 6, 28, 28)
+        >>> from jaxnn.models import LeNet
+        >>> x = jnp.zeros((2, 3, 32, 32))
+        >>> v = LeNet().init(jax.random.key(0), x)
+        >>> intermediates(LeNet(), v, x, names=["conv1"])["conv1"].shape
+        (2, 6, 28, 28)
     """
     if isinstance(names, str):
         raise TypeError(

@@ -257,6 +257,7 @@ def cross_entropy(
 
         >>> logits = jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
         >>> cross_entropy(logits, jnp.array([0, 2]), label_smoothing=0.1)
+        Array(0.34545642, dtype=float32)
     """
     fn = "cross_entropy"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -350,6 +351,7 @@ def nll_loss(
 
         >>> logp = jax.nn.log_softmax(jnp.array([[2.0, 0.5, -1.0]]), axis=1)
         >>> nll_loss(logp, jnp.array([0]))
+        Array(0.24131133, dtype=float32)
     """
     fn = "nll_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -410,6 +412,7 @@ def binary_cross_entropy(
     Example::
 
         >>> binary_cross_entropy(jax.nn.sigmoid(jnp.array([0.3, -2.0])), jnp.array([1.0, 0.0]))
+        Array(0.34064162, dtype=float32)
     """
     fn = "binary_cross_entropy"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -447,6 +450,7 @@ def binary_cross_entropy_with_logits(
 
         >>> binary_cross_entropy_with_logits(
         ...     jnp.array([[0.3, -2.0]]), jnp.array([[1.0, 0.0]]), pos_weight=jnp.array([3.0, 1.0]))
+        Array(0.89499694, dtype=float32)
     """
     fn = "binary_cross_entropy_with_logits"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -478,6 +482,7 @@ def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> ja
     Example::
 
         >>> mse_loss(jnp.array([1.0, 2.0]), jnp.array([1.5, 1.0]))
+        Array(0.625, dtype=float32)
     """
     fn = "mse_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -502,6 +507,7 @@ def l1_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> jax
     Example::
 
         >>> l1_loss(jnp.array([1.0, 2.0]), jnp.array([1.5, 1.0]))
+        Array(0.75, dtype=float32)
     """
     fn = "l1_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -532,6 +538,7 @@ def smooth_l1_loss(
     Example::
 
         >>> smooth_l1_loss(jnp.array([1.0, 4.0]), jnp.array([1.5, 1.0]), beta=0.5)
+        Array(1.5, dtype=float32)
     """
     fn = "smooth_l1_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -567,6 +574,7 @@ def huber_loss(
     Example::
 
         >>> huber_loss(jnp.array([1.0, 4.0]), jnp.array([1.5, 1.0]), delta=2.0)
+        Array(2.0625, dtype=float32)
     """
     fn = "huber_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -608,6 +616,7 @@ def kl_div(
 
         >>> logp = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5]]), axis=1)
         >>> kl_div(logp, jnp.array([[0.2, 0.5, 0.3]]), reduction="batchmean")
+        Array(0.08471577, dtype=float32)
     """
     fn = "kl_div"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -680,6 +689,7 @@ def margin_ranking_loss(
     Example::
 
         >>> margin_ranking_loss(jnp.array([0.8, 0.1]), jnp.array([0.5, 0.4]), jnp.array([1, -1]))
+        Array(0., dtype=float32)
     """
     fn = "margin_ranking_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -709,6 +719,7 @@ def hinge_embedding_loss(
     Example::
 
         >>> hinge_embedding_loss(jnp.array([0.3, 2.0]), jnp.array([1, -1]))
+        Array(0.15, dtype=float32)
     """
     fn = "hinge_embedding_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -747,6 +758,7 @@ def cosine_embedding_loss(
     Example::
 
         >>> cosine_embedding_loss(jnp.ones((2, 3)), jnp.eye(2, 3), jnp.array([1, -1]))
+        Array(0.5, dtype=float32)
     """
     fn = "cosine_embedding_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -823,6 +835,7 @@ def triplet_margin_loss(
     Example::
 
         >>> triplet_margin_loss(jnp.zeros((2, 3)), jnp.ones((2, 3)), -jnp.ones((2, 3)))
+        Array(0.99999654, dtype=float32)
     """
     fn = "triplet_margin_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -864,8 +877,10 @@ def triplet_margin_with_distance_loss(
 
     Example::
 
+        >>> a, p, n = jnp.eye(3)[:2], jnp.eye(3)[:2], jnp.eye(3)[1:]
         >>> cosine = lambda x, y: 1 - jnp.sum(x * y, -1)  # for unit vectors
         >>> triplet_margin_with_distance_loss(a, p, n, distance_function=cosine, margin=0.5)
+        Array(0., dtype=float32)
     """
     fn = "triplet_margin_with_distance_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -893,6 +908,7 @@ def soft_margin_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean
     Example::
 
         >>> soft_margin_loss(jnp.array([0.5, -2.0]), jnp.array([1, -1]))
+        Array(0.30050248, dtype=float32)
     """
     fn = "soft_margin_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -922,6 +938,7 @@ def multilabel_soft_margin_loss(
     Example::
 
         >>> multilabel_soft_margin_loss(jnp.array([[0.5, -1.0, 2.0]]), jnp.array([[1, 0, 1]]))
+        Array(0.30475557, dtype=float32)
     """
     fn = "multilabel_soft_margin_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -956,6 +973,7 @@ def multilabel_margin_loss(
     Example::
 
         >>> multilabel_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([[3, 0, -1, 1]]))
+        Array(0.85, dtype=float32)
     """
     fn = "multilabel_margin_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -1010,6 +1028,7 @@ def multi_margin_loss(
     Example::
 
         >>> multi_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))
+        Array(0.325, dtype=float32)
     """
     fn = "multi_margin_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -1066,6 +1085,7 @@ def poisson_nll_loss(
     Example::
 
         >>> poisson_nll_loss(jnp.log(jnp.array([2.0, 0.5])), jnp.array([3.0, 0.0]))
+        Array(0.21027923, dtype=float32)
     """
     fn = "poisson_nll_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -1113,6 +1133,7 @@ def gaussian_nll_loss(
     Example::
 
         >>> gaussian_nll_loss(jnp.zeros((4, 2)), jnp.ones((4, 2)), jnp.full((4, 1), 0.5))
+        Array(0.6534264, dtype=float32)
     """
     fn = "gaussian_nll_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -1227,6 +1248,7 @@ def ctc_loss(
 
         >>> log_probs = jax.nn.log_softmax(jnp.zeros((50, 16, 20)), axis=2)
         >>> ctc_loss(log_probs, jnp.ones((16, 30), jnp.int32), jnp.full(16, 50), jnp.full(16, 30))
+        Array(inf, dtype=float32)
     """
     fn = "ctc_loss"
     with jax.named_scope(f"jaxnn.{fn}"):
@@ -1332,6 +1354,7 @@ class CrossEntropyLoss(_Loss):
 
         >>> loss = CrossEntropyLoss(label_smoothing=0.1)
         >>> loss(jnp.zeros((4, 10)), jnp.array([1, 0, 9, 3]))
+        Array(2.3025851, dtype=float32)
     """
 
     weight: ArrayLike | None = None
@@ -1372,6 +1395,7 @@ class NLLLoss(_Loss):
     Example::
 
         >>> NLLLoss()(jax.nn.log_softmax(jnp.zeros((2, 3)), axis=1), jnp.array([0, 2]))
+        Array(1.0986123, dtype=float32)
     """
 
     weight: ArrayLike | None = None
@@ -1403,6 +1427,7 @@ class BCELoss(_Loss):
     Example::
 
         >>> BCELoss()(jnp.array([0.8, 0.1]), jnp.array([1.0, 0.0]))
+        Array(0.16425203, dtype=float32)
     """
 
     weight: ArrayLike | None = None
@@ -1434,6 +1459,7 @@ class BCEWithLogitsLoss(_Loss):
     Example::
 
         >>> BCEWithLogitsLoss(pos_weight=jnp.array([2.0]))(jnp.zeros((4, 1)), jnp.ones((4, 1)))
+        Array(1.3862944, dtype=float32)
     """
 
     weight: ArrayLike | None = None
@@ -1466,6 +1492,7 @@ class MSELoss(_Loss):
     Example::
 
         >>> MSELoss()(jnp.array([1.0, 2.0]), jnp.array([1.5, 1.0]))
+        Array(0.625, dtype=float32)
     """
 
     reduction: str = "mean"
@@ -1493,6 +1520,7 @@ class L1Loss(_Loss):
     Example::
 
         >>> L1Loss()(jnp.array([1.0, 2.0]), jnp.array([1.5, 1.0]))
+        Array(0.75, dtype=float32)
     """
 
     reduction: str = "mean"
@@ -1521,6 +1549,7 @@ class SmoothL1Loss(_Loss):
     Example::
 
         >>> SmoothL1Loss(beta=0.5)(jnp.array([1.0, 4.0]), jnp.array([1.5, 1.0]))
+        Array(1.5, dtype=float32)
     """
 
     reduction: str = "mean"
@@ -1552,6 +1581,7 @@ class HuberLoss(_Loss):
     Example::
 
         >>> HuberLoss(delta=2.0)(jnp.array([1.0, 4.0]), jnp.array([1.5, 1.0]))
+        Array(2.0625, dtype=float32)
     """
 
     reduction: str = "mean"
@@ -1584,6 +1614,7 @@ class KLDivLoss(_Loss):
 
         >>> loss = KLDivLoss(reduction="batchmean")
         >>> loss(jax.nn.log_softmax(jnp.zeros((2, 3)), axis=1), jnp.full((2, 3), 1 / 3))
+        Array(0., dtype=float32)
     """
 
     reduction: str = "mean"
@@ -1612,6 +1643,7 @@ class MarginRankingLoss(_Loss):
     Example::
 
         >>> MarginRankingLoss(margin=0.1)(jnp.array([0.8]), jnp.array([0.5]), jnp.array([1.0]))
+        Array(0., dtype=float32)
     """
 
     margin: float = 0.0
@@ -1645,6 +1677,7 @@ class HingeEmbeddingLoss(_Loss):
     Example::
 
         >>> HingeEmbeddingLoss()(jnp.array([0.3, 2.0]), jnp.array([1, -1]))
+        Array(0.15, dtype=float32)
     """
 
     margin: float = 1.0
@@ -1674,6 +1707,7 @@ class CosineEmbeddingLoss(_Loss):
     Example::
 
         >>> CosineEmbeddingLoss(margin=0.5)(jnp.ones((2, 3)), jnp.eye(2, 3), jnp.array([1, -1]))
+        Array(0.25, dtype=float32)
     """
 
     margin: float = 0.0
@@ -1718,6 +1752,7 @@ class TripletMarginLoss(_TripletLoss):
     Example::
 
         >>> TripletMarginLoss(margin=0.5)(jnp.zeros((2, 3)), jnp.ones((2, 3)), -jnp.ones((2, 3)))
+        Array(0.49999654, dtype=float32)
     """
 
     margin: float = 1.0
@@ -1792,6 +1827,7 @@ class SoftMarginLoss(_Loss):
     Example::
 
         >>> SoftMarginLoss()(jnp.array([0.5, -2.0]), jnp.array([1, -1]))
+        Array(0.30050248, dtype=float32)
     """
 
     _: dataclasses.KW_ONLY
@@ -1820,6 +1856,7 @@ class MultiLabelSoftMarginLoss(_Loss):
     Example::
 
         >>> MultiLabelSoftMarginLoss()(jnp.array([[0.5, -1.0]]), jnp.array([[1.0, 0.0]]))
+        Array(0.39366934, dtype=float32)
     """
 
     weight: ArrayLike | None = None
@@ -1849,6 +1886,7 @@ class MultiLabelMarginLoss(_Loss):
     Example::
 
         >>> MultiLabelMarginLoss()(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([[3, 0, -1, 1]]))
+        Array(0.85, dtype=float32)
     """
 
     _: dataclasses.KW_ONLY
@@ -1879,6 +1917,7 @@ class MultiMarginLoss(_Loss):
     Example::
 
         >>> MultiMarginLoss(p=2)(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))
+        Array(0.1525, dtype=float32)
     """
 
     p: int = 1
@@ -1911,6 +1950,7 @@ class PoissonNLLLoss(_Loss):
     Example::
 
         >>> PoissonNLLLoss()(jnp.log(jnp.array([2.0, 0.5])), jnp.array([3.0, 0.0]))
+        Array(0.21027923, dtype=float32)
     """
 
     log_input: bool = True
@@ -1940,6 +1980,7 @@ class GaussianNLLLoss(_Loss):
     Example::
 
         >>> GaussianNLLLoss()(jnp.zeros((4, 2)), jnp.ones((4, 2)), jnp.full((4, 1), 0.5))
+        Array(0.6534264, dtype=float32)
     """
 
     _: dataclasses.KW_ONLY
@@ -1975,7 +2016,10 @@ class CTCLoss(_Loss):
 
     Example::
 
-        >>> CTCLoss(zero_infinity=True)(log_probs, targets, input_lengths, target_lengths)
+        >>> log_probs = jax.nn.log_softmax(jnp.zeros((6, 2, 4)), axis=-1)  # (T, N, C)
+        >>> targets = jnp.array([[1, 2], [3, 3]])
+        >>> CTCLoss(zero_infinity=True)(log_probs, targets, jnp.array([6, 6]), jnp.array([2, 2]))
+        Array(2.2079225, dtype=float32)
     """
 
     blank: int = 0

@@ -292,7 +292,10 @@ def StepLR(lr: float, step_size: int, gamma: float = 0.1, *, steps_per_epoch: in
 
     Example::
 
-        >>> tx = SGD(lr=StepLR(0.1, step_size=30, steps_per_epoch=len(loader)), momentum=0.9)
+        >>> schedule = StepLR(0.1, step_size=30, steps_per_epoch=100)  # 100 batches an epoch
+        >>> schedule(2999), schedule(3000)
+        (0.1, 0.010000000000000002)
+        >>> tx = optim.SGD(lr=schedule, momentum=0.9)
     """
     _check_steps_per_epoch("StepLR", steps_per_epoch)
     _check_positive_int("StepLR", "step_size", step_size)
@@ -699,7 +702,7 @@ def CyclicLR(
     Example::
 
         >>> schedule = CyclicLR(0.001, 0.1, step_size_up=200, mode="triangular2")
-        >>> tx = SGD(lr=schedule, momentum=0.9)  # momentum cycles 0.9 -> 0.8 -> 0.9
+        >>> tx = optim.SGD(lr=schedule, momentum=0.9)  # momentum cycles 0.9 -> 0.8 -> 0.9
     """
     _check_positive_int("CyclicLR", "step_size_up", step_size_up)
     down = step_size_up if step_size_down is None else step_size_down
@@ -787,8 +790,10 @@ def OneCycleLR(
 
     Example::
 
-        >>> schedule = OneCycleLR(0.1, epochs=10, steps_per_epoch=len(loader))
-        >>> tx = SGD(lr=schedule, momentum=0.9)  # momentum follows schedule.momentum
+        >>> schedule = OneCycleLR(0.1, epochs=10, steps_per_epoch=100)
+        >>> tx = optim.SGD(lr=schedule, momentum=0.9)  # momentum follows schedule.momentum
+        >>> round(schedule(0), 6), round(schedule(299), 6)  # the peak ends the warm-up
+        (0.004, 0.1)
     """
     if total_steps is not None:
         if not (isinstance(total_steps, int) and total_steps > 0):

@@ -42,9 +42,12 @@ class DataParallel:
 
     Example::
 
+        >>> from jaxnn.train import TrainState
+        >>> state = TrainState.create(nn.Linear(4, 2), optim.SGD(0.1), jnp.ones((2, 4)))
         >>> parallel = DataParallel()
-        >>> state = parallel.place(state)       # before restoring a checkpoint into it
-        >>> state, history = fit(model, state, loader, ..., parallel=parallel)
+        >>> state = parallel.place(state)  # before restoring a checkpoint into it
+        >>> parallel.size == jax.device_count()  # then fit(..., parallel=parallel)
+        True
     """
 
     def __init__(self, devices: Iterable[jax.Device] | None = None) -> None:
@@ -222,9 +225,11 @@ class FullyShardedDataParallel(DataParallel):
 
     Example::
 
+        >>> from jaxnn.train import TrainState
+        >>> state = TrainState.create(nn.Linear(64, 32), optim.Adam(1e-3), jnp.ones((2, 64)))
         >>> parallel = FullyShardedDataParallel()
         >>> state = parallel.place(state)
-        >>> parallel.bytes_per_device(state.params)   # about 1 / parallel.size of the bytes
+        >>> per_device = parallel.bytes_per_device(state.params)  # ~1 / parallel.size of them
     """
 
     def __init__(self, devices: Iterable[jax.Device] | None = None, *, min_size: int = 1024):
@@ -254,8 +259,8 @@ def shard_axis(shape: tuple[int, ...], num_shards: int, min_size: int = 1024) ->
 
     Example::
 
-        >>> shard_axis((400, 120), 4), shard_axis((84, 10), 4), shard_axis((120,), 4)
-        (0, 0, None)
+        >>> shard_axis((400, 120), 4), shard_axis((84, 100), 4), shard_axis((84, 10), 4)
+        (0, 1, None)
     """
     if math.prod(shape) < min_size:
         return None

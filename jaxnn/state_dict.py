@@ -381,6 +381,7 @@ def state_dict(variables: Mapping[str, Any]) -> dict[str, Any]:
 
     Example::
 
+        >>> from jaxnn.models import Classifier
         >>> sd = state_dict(Classifier(4, 3).init(jax.random.key(0), jnp.ones((1, 4))))
         >>> {k: v.shape for k, v in sd.items()}
         {'fc.weight': (3, 4), 'fc.bias': (3,)}

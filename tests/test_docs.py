@@ -73,3 +73,60 @@ def test_site_builds_in_strict_mode(tmp_path):
     assert 'id="jaxnn.layers.conv.Conv2d"' in reference
     cli = (tmp_path / "cli" / "index.html").read_text()
     assert "jaxnn-compat export" in cli and "--model-kwargs" in cli
+
+
+# What every docstring example may assume, as a reader of the reference does (the site's
+# index says so); anything else an example uses, it defines or imports itself.
+def _doctest_namespace() -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import jaxnn
+    import jaxnn.functional as F
+    from jaxnn import lr_scheduler, optim
+
+    return {
+        "jax": jax,
+        "jnp": jnp,
+        "np": np,
+        "optax": optax,
+        "jaxnn": jaxnn,
+        "nn": jaxnn,
+        "F": F,
+        "optim": optim,
+        "lr_scheduler": lr_scheduler,
+    }
+
+
+def _public_modules() -> list[str]:
+    import pkgutil
+
+    import jaxnn
+    import jaxnn.compat
+
+    names = ["jaxnn"]
+    for package, prefix in ((jaxnn, "jaxnn."), (jaxnn.compat, "jaxnn.compat.")):
+        for info in pkgutil.walk_packages(package.__path__, prefix):
+            parts = info.name.split(".")[1:]
+            if not any(p.startswith("_") for p in parts) and parts[-1] != "__main__":
+                names.append(info.name)
+    return names
+
+
+@pytest.mark.parametrize("module_name", _public_modules())
+def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
+    """Every ``>>>`` example in the module's docstrings runs and prints what it shows."""
+    import doctest
+
+    monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
+    module = importlib.import_module(module_name)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    for test in doctest.DocTestFinder().find(module):
+        if not test.examples or not test.name.startswith(module_name):
+            continue  # names imported from elsewhere are tested where they are defined
+        test.globs = {**vars(module), **_doctest_namespace()}
+        runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)

@@ -307,6 +307,7 @@ def get_dataset(name: str, split: str = "train", **kwargs: Any) -> Any:
 
     Example::
 
+        >>> from jaxnn.data import DataLoader
         >>> train = get_dataset("digits", "train")
         >>> loader = DataLoader(train, batch_size=64, shuffle=True)
     """

@@ -174,10 +174,11 @@ class DataLoader:
 
     Examples::
 
+        >>> x, y = np.zeros((100, 3), np.float32), np.arange(100) % 2
         >>> loader = DataLoader((x, y), batch_size=64, shuffle=True, seed=0)
-        >>> loader.set_epoch(start_epoch)  # resume: same order as the interrupted run
-        >>> for xb, yb in prefetch_to_device(loader):
-        ...     state = train_step(state, xb, yb)
+        >>> loader.set_epoch(3)  # a run resumed at epoch 3 sees the interrupted run's order
+        >>> [xb.shape for xb, yb in prefetch_to_device(loader)]
+        [(64, 3), (36, 3)]
     """
 
     def __init__(
@@ -327,9 +328,12 @@ def prefetch_to_device(
 
     Example::
 
+        >>> from jax.sharding import NamedSharding, PartitionSpec as P
         >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))
-        >>> for xb, yb in prefetch_to_device(loader, sharding=NamedSharding(mesh, P("data"))):
-        ...     state = train_step(state, xb, yb)
+        >>> loader = DataLoader((np.zeros((8, 2), np.float32), np.zeros(8)), batch_size=4)
+        >>> batches = prefetch_to_device(loader, sharding=NamedSharding(mesh, P("data")))
+        >>> [xb.sharding.spec for xb, yb in batches]
+        [P('data',), P('data',)]
     """
     import jax
 

@@ -47,7 +47,9 @@ class Compose:
     Example::
 
         >>> t = Compose([ToTensor(), RandomCrop(28, padding=2), Normalize((0.5,), (0.5,))])
-        >>> x = t(image_hwc_uint8, np.random.default_rng(0))
+        >>> x = t(np.zeros((28, 28, 1), np.uint8), np.random.default_rng(0))  # an HWC image
+        >>> x.shape, x.dtype
+        ((1, 28, 28), dtype('float32'))
     """
 
     random = True

@@ -60,11 +60,11 @@ def initialize(*, timeout: float = 300.0) -> int:
         OSError: on process 0, the coordinator's port is already in use.
         ValueError: the launcher's environment is incomplete or inconsistent.
 
-    Example::
+    Example, at the top of a training script, before anything else uses JAX::
 
-        >>> n = jaxnn.distributed.initialize()
-        >>> loader = DataLoader(data, batch_size=64, shuffle=True, drop_last=True,
-        ...                     num_shards=n, shard_index=jax.process_index())
+        n = jaxnn.distributed.initialize()  # 1 when not launched with several processes
+        loader = DataLoader(data, batch_size=64, shuffle=True, drop_last=True,
+                            num_shards=n, shard_index=jax.process_index())
     """
     import jax
 

@@ -127,6 +127,7 @@ class BatchNorm2d(_BatchNorm):
 
     Example::
 
+        >>> x = jax.random.normal(jax.random.key(1), (4, 16, 8, 8))
         >>> bn = nn.BatchNorm2d(16)
         >>> v = bn.init(jax.random.key(0), x)
         >>> y, updates = bn.apply(v, x, mutable=["batch_stats"])   # train mode

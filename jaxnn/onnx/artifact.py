@@ -42,9 +42,13 @@ def save_exported(
 
     Example::
 
-        >>> save_exported(LeNet(), variables, x, "lenet.jax")
-        >>> run = load_exported("lenet.jax")      # no LeNet code needed
-        >>> logits = run(x)
+        >>> from jaxnn.models import LeNet
+        >>> x = np.zeros((2, 3, 32, 32), np.float32)
+        >>> variables = LeNet().init(jax.random.key(0), x)
+        >>> path = save_exported(LeNet(), variables, x, "lenet.jax")
+        >>> run = load_exported("lenet.jax")  # no LeNet code needed
+        >>> run(np.zeros((5, 3, 32, 32), np.float32)).shape  # any batch size
+        (5, 10)
     """
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     (batch,) = jax_export.symbolic_shape(BATCH)

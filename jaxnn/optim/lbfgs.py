@@ -67,6 +67,8 @@ class LBFGS:
 
     Example::
 
+        >>> x, y = jnp.eye(3), jnp.array([1.0, 2.0, 3.0])
+        >>> params = {"w": jnp.zeros(3)}
         >>> opt = LBFGS(history_size=10, max_iter=4, line_search_fn="strong_wolfe")
         >>> state = opt.init(params)
         >>> params, state, loss = opt.step(lambda p: jnp.sum((x @ p["w"] - y) ** 2), params, state)

@@ -815,6 +815,8 @@ def SGD(
 
     Example::
 
+        >>> params = {"w": jnp.ones(3)}
+        >>> grads = {"w": jnp.array([0.1, -0.2, 0.3])}
         >>> tx = SGD(lr=0.01, momentum=0.9, weight_decay=5e-4)
         >>> opt_state = tx.init(params)
         >>> updates, opt_state = tx.update(grads, opt_state, params)
@@ -867,8 +869,11 @@ def Adam(
 
     Example::
 
+        >>> params, grads = {"w": jnp.ones(2)}, {"w": jnp.array([0.5, -0.5])}
         >>> tx = Adam(lr=1e-3)
         >>> updates, opt_state = tx.update(grads, tx.init(params), params)
+        >>> updates["w"]  # the first step moves each weight by lr against its gradient
+        Array([-0.001,  0.001], dtype=float32)
     """
     _check_lr(lr)
     _check_nonneg(eps, "epsilon")
@@ -1340,7 +1345,7 @@ def weight_decay_mask(params: Any) -> Any:
 
     Example::
 
-        >>> weight_decay_mask({"fc": {"kernel": w, "bias": b}})
+        >>> weight_decay_mask({"fc": {"kernel": jnp.ones((4, 2)), "bias": jnp.ones(2)}})
         {'fc': {'bias': False, 'kernel': True}}
     """
     return jax.tree_util.tree_map_with_path(

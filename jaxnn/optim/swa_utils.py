@@ -132,6 +132,8 @@ class AveragedModel:
 
     Example::
 
+        >>> model = nn.Linear(3, 2)
+        >>> variables = model.init(jax.random.key(0), jnp.ones((1, 3)))
         >>> swa = AveragedModel(model)
         >>> averaged = swa.update_parameters(swa.init(variables), variables)
     """
@@ -306,7 +308,9 @@ def SWALR(
 
     Example::
 
-        >>> schedule = SequentialLR([CosineAnnealingLR(0.1, 100), SWALR(0.1, 0.05)], [75])
+        >>> schedule = lr_scheduler.SequentialLR(
+        ...     [lr_scheduler.CosineAnnealingLR(0.1, 100), SWALR(0.1, 0.05)], [75]
+        ... )
     """
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(

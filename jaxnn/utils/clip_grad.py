@@ -60,6 +60,7 @@ def get_total_norm(
     Example::
 
         >>> get_total_norm({"w": jnp.array([3.0, 4.0]), "b": jnp.zeros(2)})  # 5.0
+        Array(5., dtype=float32)
     """
     norm_type = float(norm_type)
     leaves = jax.tree.leaves(tensors)
@@ -114,7 +115,10 @@ def clip_grad_norm_(
 
     Example::
 
+        >>> grads = {"w": jnp.array([3.0, 4.0])}
         >>> grads, total_norm = clip_grad_norm_(grads, max_norm=1.0)
+        >>> total_norm
+        Array(5., dtype=float32)
     """
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     return clip_grads_with_norm_(grads, max_norm, total), total
@@ -129,7 +133,8 @@ def clip_grad_value_(grads: Any, clip_value: float) -> Any:
 
     Example::
 
-        >>> grads = clip_grad_value_(grads, 0.5)
+        >>> clip_grad_value_({"w": jnp.array([-2.0, 0.25])}, 0.5)
+        {'w': Array([-0.5 ,  0.25], dtype=float32)}
     """
     return jax.tree.map(lambda g: jnp.clip(g, -clip_value, clip_value), grads)
 
