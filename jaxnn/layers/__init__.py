@@ -6,25 +6,47 @@ package exports exactly those (``jaxnn`` exports them again as ``nn.X``).
 
 from jaxnn.layers import (
     activation,
+    attention,
     batchnorm,
     container,
     conv,
     dropout,
+    embedding,
     flatten,
     linear,
     module,
+    normalization,
     pooling,
+    transformer,
 )
 from jaxnn.layers.activation import *  # noqa: F403
+from jaxnn.layers.attention import *  # noqa: F403
 from jaxnn.layers.batchnorm import *  # noqa: F403
 from jaxnn.layers.container import *  # noqa: F403
 from jaxnn.layers.conv import *  # noqa: F403
 from jaxnn.layers.dropout import *  # noqa: F403
+from jaxnn.layers.embedding import *  # noqa: F403
 from jaxnn.layers.flatten import *  # noqa: F403
 from jaxnn.layers.linear import *  # noqa: F403
 from jaxnn.layers.module import *  # noqa: F403
+from jaxnn.layers.normalization import *  # noqa: F403
 from jaxnn.layers.pooling import *  # noqa: F403
+from jaxnn.layers.transformer import *  # noqa: F403
 
-FAMILIES = (activation, batchnorm, container, conv, dropout, flatten, linear, module, pooling)
+FAMILIES = (
+    activation,
+    attention,
+    batchnorm,
+    container,
+    conv,
+    dropout,
+    embedding,
+    flatten,
+    linear,
+    module,
+    normalization,
+    pooling,
+    transformer,
+)
 
 __all__ = sorted(name for family in FAMILIES for name in family.__all__)
