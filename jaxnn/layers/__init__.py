@@ -17,6 +17,7 @@ from jaxnn.layers import (
     module,
     normalization,
     pooling,
+    rnn,
     transformer,
 )
 from jaxnn.layers.activation import *  # noqa: F403
@@ -31,6 +32,7 @@ from jaxnn.layers.linear import *  # noqa: F403
 from jaxnn.layers.module import *  # noqa: F403
 from jaxnn.layers.normalization import *  # noqa: F403
 from jaxnn.layers.pooling import *  # noqa: F403
+from jaxnn.layers.rnn import *  # noqa: F403
 from jaxnn.layers.transformer import *  # noqa: F403
 
 FAMILIES = (
@@ -46,6 +48,7 @@ FAMILIES = (
     module,
     normalization,
     pooling,
+    rnn,
     transformer,
 )
 
