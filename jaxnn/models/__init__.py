@@ -13,32 +13,44 @@ from typing import Any
 from flax import linen
 
 from jaxnn.models.cifar10 import CIFAR10Net
+from jaxnn.models.gpt import GPT, GPTConfig
 from jaxnn.models.heads import Classifier, Regressor
 from jaxnn.models.lenet import LeNet, SimpleCNN
 from jaxnn.models.mlp import NeuralNetwork
 from jaxnn.models.resnet import BasicBlock, ResidualBlock, ResNet18, ResNetCIFAR
 from jaxnn.models.vgg import VGG16
+from jaxnn.models.word_language import RNNModel, TransformerModel
 
 __all__ = [
+    "GPT",
     "VGG16",
     "BasicBlock",
     "CIFAR10Net",
     "Classifier",
+    "GPTConfig",
     "LeNet",
     "NeuralNetwork",
+    "RNNModel",
     "Regressor",
     "ResNet18",
     "ResNetCIFAR",
     "ResidualBlock",
     "SimpleCNN",
+    "TransformerModel",
     "get_model",
     "list_models",
 ]
 
 
 def _registry() -> dict[str, Any]:
-    """Model name -> builder (a class or a function returning a module)."""
-    return {name: globals()[name] for name in __all__ if name not in ("get_model", "list_models")}
+    """Model name -> builder (a Module class or a function returning a module); a
+    configuration class such as GPTConfig is not a model."""
+    return {
+        name: value
+        for name in __all__
+        if name not in ("get_model", "list_models")
+        and not (isinstance(value := globals()[name], type) and not issubclass(value, linen.Module))
+    }
 
 
 def list_models() -> list[str]:
