@@ -8,6 +8,7 @@ Suites:
     convert: VGG16-sized .pth -> jaxnn checkpoint -> .pth with ``jaxnn-compat convert``,
              each in a subprocess: seconds and peak RSS.
     flags:   XLA:CPU flag variants, each in a subprocess (flags are read when jax starts).
+    sequence: GPT and LSTM train steps and GPT generate tokens/s (benchmarks/sequence.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import Contender, measure, ratio
+from benchmarks.sequence import sequence_suite, sequence_table
 
-SUITES = ("train", "loader", "convert", "flags")
-DEFAULT_SUITES = ("train", "loader", "convert")
+SUITES = ("train", "loader", "convert", "flags", "sequence")
+DEFAULT_SUITES = ("train", "loader", "convert", "sequence")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
 
@@ -716,7 +718,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown models {unknown}; choose from {list(SPECS)}")
     suites = args.suites.split(",") if args.suites else list(DEFAULT_SUITES)
     if args.quick:
-        suites = [s for s in suites if s in ("train", "loader")] if args.suites else ["train"]
+        quick_suites = ("train", "loader", "sequence")
+        suites = [s for s in suites if s in quick_suites] if args.suites else ["train"]
     repeats = args.repeats or (3 if args.quick else 5)
     batches = {
         m: [SPECS[m].batch_sizes[0]] if args.quick else list(SPECS[m].batch_sizes) for m in models
@@ -747,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     if "flags" in suites:
         results["flags"] = flags_suite(repeats)
         tables.append("## XLA:CPU flags\n\n" + flags_table(results["flags"]))
+    if "sequence" in suites:
+        results["sequence"] = sequence_suite(repeats, compile, quick=args.quick)
+        tables.append("## Sequence models\n\n" + sequence_table(results["sequence"]))
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))
