@@ -9,6 +9,9 @@
 * GPT generate: tokens/s for one sequence from a 1-token prompt to the block size,
   greedy: jaxnn with and without its KV cache, and nanoGPT's generate (torch eager,
   which recomputes the whole prefix every token).
+* Ops: the elementwise work the issue found slow on XLA:CPU -- exact GELU (1024 x 512),
+  LayerNorm (1024 x 128), softmax (4096 x 64, GPT's attention rows) -- forward and
+  forward + backward, jaxnn's form beside the stock JAX / Flax one and torch eager.
 
 Dropout is 0 everywhere, so the rows time the networks, not random-number generators.
 Every contender of a row runs in one process, interleaved (``benchmarks.harness``).
@@ -24,7 +27,7 @@ import numpy as np
 
 from benchmarks.harness import Contender, measure, ratio
 
-__all__ = ["SIZES", "sequence_suite", "sequence_table"]
+__all__ = ["SIZES", "op_rows", "op_table", "sequence_suite", "sequence_table"]
 
 # full: the issue's sizes; quick: a smoke run of the same code
 SIZES = {
@@ -312,6 +315,99 @@ def lstm_row(size: dict[str, Any], repeats: int, compile: bool) -> dict[str, Any
     return _row("LSTM train", batch, counts, train)
 
 
+# ----------------------------------------------------------------------------- ops
+
+
+def op_rows(repeats: int, quick: bool = False) -> list[dict[str, Any]]:
+    """Per op: microseconds per call of each formulation, forward and value-and-grad."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+    from flax import linen
+
+    import jaxnn.functional as F
+
+    rng = np.random.default_rng(0)
+    scale = 8 if quick else 1
+
+    def arrays(shape):
+        shape = (shape[0] // scale, shape[1])
+        return rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(
+            np.float32
+        )
+
+    def jax_pair(name, fn, x, r):
+        fwd = jax.jit(fn)
+        both = jax.jit(jax.value_and_grad(lambda x: jnp.sum(fn(x) * r)))
+        x = jax.device_put(x)
+        return [
+            Contender(f"{name} fwd", lambda: fwd(x).block_until_ready(), lambda: None, 1),
+            Contender(f"{name} f+b", lambda: jax.block_until_ready(both(x)), lambda: None, 1),
+        ]
+
+    def torch_pair(fn, x, r):
+        xt, rt = torch.from_numpy(x), torch.from_numpy(r)
+        xg = xt.clone().requires_grad_()
+
+        def both() -> None:
+            xg.grad = None
+            (fn(xg) * rt).sum().backward()
+
+        with_grad = Contender("torch f+b", both, lambda: None, 1)
+        return [Contender("torch fwd", lambda: fn(xt), lambda: None, 1), with_grad]
+
+    w128, b128 = jnp.ones(128), jnp.zeros(128)
+    ln = linen.LayerNorm(epsilon=1e-5)
+    ln_vars = {"params": {"scale": w128, "bias": b128}}
+    specs = [
+        (
+            "exact GELU",
+            (1024, 512),
+            [("jaxnn", F.gelu), ("jax.nn.gelu", lambda x: jax.nn.gelu(x, approximate=False))],
+            torch.nn.functional.gelu,
+        ),
+        (
+            "LayerNorm",
+            (1024, 128),
+            [
+                ("jaxnn", lambda x: F.layer_norm(x, 128, w128, b128)),
+                ("flax", lambda x: ln.apply(ln_vars, x)),
+            ],
+            lambda x: torch.nn.functional.layer_norm(x, (128,)),
+        ),
+        (
+            "softmax",
+            (4096, 64),
+            [("jaxnn", lambda x: F.softmax(x, dim=-1))],
+            lambda x: torch.softmax(x, dim=-1),
+        ),
+    ]
+    rows = []
+    for name, shape, forms, torch_fn in specs:
+        x, r = arrays(shape)
+        contenders = [c for form, fn in forms for c in jax_pair(form, fn, x, r)]
+        contenders += torch_pair(torch_fn, x, r)
+        results = measure(contenders, repeats=repeats, block_s=0.05, budget_s=0.5)
+        us = {
+            k: None if v.examples_per_s is None else 1e6 / v.examples_per_s
+            for k, v in results.items()
+        }
+        rows.append({"op": name, "shape": [shape[0] // scale, shape[1]], "us": us})
+    return rows
+
+
+def op_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| op | shape | formulation | fwd us | fwd + bwd us |", "|---|---|---|---|---|"]
+    for row in rows:
+        forms = sorted({k.rsplit(" ", 1)[0] for k in row["us"]})
+        for form in forms:
+            lines.append(
+                f"| {row['op']} | {tuple(row['shape'])} | {form} "
+                f"| {_ms(row['us'].get(f'{form} fwd'))} | {_ms(row['us'].get(f'{form} f+b'))} |"
+            )
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- rows
 
 
@@ -343,7 +439,8 @@ def sequence_suite(repeats: int, compile: bool, quick: bool = False) -> dict[str
     print(_line(gpt["train"]), file=sys.stderr, flush=True)
     lstm = lstm_row(size["lstm"], repeats, compile)
     print(_line(lstm), file=sys.stderr, flush=True)
-    return {"sizes": size, "rows": [gpt["train"], lstm], "generate": gpt["generate"]}
+    ops = op_rows(repeats, quick)
+    return {"sizes": size, "rows": [gpt["train"], lstm], "generate": gpt["generate"], "ops": ops}
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -387,6 +484,7 @@ def sequence_table(res: dict[str, Any]) -> str:
         f"| {_r(rate.get('torch'))} | {_r(g['ratios']['cache/no_cache'])} "
         f"| {_r(g['ratios']['cache/torch'])} |",
     ]
+    lines += ["", "Ops (microseconds per call):", "", op_table(res["ops"])]
     errors = [
         f"- {r['row']} {k}: {v['error']}"
         for r in res["rows"]
