@@ -119,9 +119,7 @@ class _RNNBase(Module):
             if layer > 0 and training:
                 x = F.dropout(x, self.dropout, key=self.make_rng("dropout"))
             rows = slice(layer * directions, (layer + 1) * directions)
-            x, h, c = rnn.layer(
-                mode, x, h0[rows], None if c0 is None else c0[rows], w, unroll=self.unroll
-            )
+            x, h, c = rnn.layer(mode, x, h0[rows], None if c0 is None else c0[rows], w)
             h_n.append(h)
             c_n.append(c)
         h_n = jnp.concatenate(h_n)
@@ -200,7 +198,6 @@ class RNN(_RNNBase):
         batch_first: (N, L, H) inputs and outputs. Default: False.
         dropout: dropout on the outputs of every layer but the last, in train mode.
         bidirectional: a second, backward-running direction per layer (``_reverse``).
-        unroll: time steps per iteration of the compiled loop (speed only).
         dtype: computation dtype (None: promote input and parameters).
         param_dtype: parameter dtype. Default: float32.
 
@@ -219,7 +216,6 @@ class RNN(_RNNBase):
     batch_first: bool = False
     dropout: float = 0.0
     bidirectional: bool = False
-    unroll: int = 1
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
@@ -241,7 +237,7 @@ class LSTM(_RNNBase):
 
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            unroll, dtype, param_dtype: as :class:`RNN`.
+            dtype, param_dtype: as :class:`RNN`.
         proj_size: > 0 projects each hidden state to this size with ``weight_hr_l{k}``;
             h_n and the outputs then have proj_size features. Default: 0.
 
@@ -259,7 +255,6 @@ class LSTM(_RNNBase):
     dropout: float = 0.0
     bidirectional: bool = False
     proj_size: int = 0
-    unroll: int = 1
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
@@ -290,7 +285,6 @@ class GRU(_RNNBase):
     batch_first: bool = False
     dropout: float = 0.0
     bidirectional: bool = False
-    unroll: int = 1
     dtype: Any = None
     param_dtype: Any = jnp.float32
 

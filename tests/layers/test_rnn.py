@@ -170,19 +170,37 @@ def test_parameter_names_shapes_and_init_follow_torch():
     assert np.abs(w).max() > 0.95 * bound and abs(w.mean()) < 0.01
 
 
-def test_inputs_projected_in_one_matmul_and_the_scan_holds_the_recurrence():
-    """Per layer: one dot_general over the whole sequence (both directions) outside the
-    loop, and one (hidden state x weight_hh, both directions) inside it."""
+def _scans(jaxpr):
+    """Every scan in a jaxpr, looking inside the sub-jaxprs of calls and custom rules."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "scan":
+            found.append(eqn)
+        for value in eqn.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                found += _scans(inner)
+    return found
+
+
+def _dots(jaxpr) -> int:
+    return [e.primitive.name for e in jaxpr.eqns].count("dot_general")
+
+
+def test_one_matmul_per_step_forward_and_backward():
+    """Per layer: the inputs' projection is one matmul over the whole sequence (both
+    directions), and the loops forward and backward hold one matmul per step each (the
+    weight gradients are computed after the backward loop)."""
     layer = nn.GRU(I, H, num_layers=2, bidirectional=True)
     x = jnp.ones((T, B, I))
     v = layer.init(jax.random.key(0), x)
-    jaxpr = jax.make_jaxpr(layer.apply)(v, x).jaxpr
-    outer = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
-    scans = [e for e in jaxpr.eqns if e.primitive.name == "scan"]
-    assert len(outer) == 2 and len(scans) == 2
-    for scan in scans:
-        body = scan.params["jaxpr"].jaxpr
-        assert [e.primitive.name for e in body.eqns].count("dot_general") == 1
+    forward = jax.make_jaxpr(layer.apply)(v, x).jaxpr
+    assert _dots(forward) == 2  # the projections, outside any loop
+    assert [_dots(e.params["jaxpr"].jaxpr) for e in _scans(forward)] == [1, 1]
+    loss = lambda p, x: jnp.sum(layer.apply({"params": p}, x)[0])  # noqa: E731
+    backward = jax.make_jaxpr(jax.grad(loss))(v["params"], x).jaxpr
+    scans = _scans(backward)
+    assert len(scans) == 4 and all(_dots(e.params["jaxpr"].jaxpr) == 1 for e in scans)
 
 
 # ----------------------------------------------------------------------------- errors
