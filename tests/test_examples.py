@@ -92,8 +92,8 @@ def test_regressor_diabetes_example(capsys):
 def test_char_gpt_example(tmp_path, capsys):
     """A tiny GPT on the default text: the loss falls, a sample prints, the .pth loads into
     nanoGPT's GPT with the same logits."""
-    argv = ["--steps", "60", "--n-layer", "1", "--n-head", "2", "--n-embd", "32"]
-    argv += ["--block-size", "16", "--eval-every", "30", "--sample-tokens", "24"]
+    argv = ["--steps", "40", "--n-layer", "1", "--n-head", "2", "--n-embd", "32"]
+    argv += ["--block-size", "16", "--eval-every", "20", "--sample-tokens", "24"]
     argv += ["--out", str(tmp_path / "char.pth")]
     assert load("char_gpt").main(argv) == 0
     result = last_json(capsys)

@@ -151,14 +151,18 @@ def test_transformer_weights_start_xavier_uniform(transformer):
     np.testing.assert_array_equal(norm["scale"], np.ones(D))
 
 
-def test_dropout_acts_in_train_mode_only(transformer, rng):
-    model, variables, _ = transformer
-    src, tgt = (rng.standard_normal((n, 2, D)).astype(np.float32) for n in (5, 3))
-    apply = jax.jit(model.apply)
-    eval_out = apply(variables, src, tgt)
-    np.testing.assert_array_equal(eval_out, apply(variables, src, tgt))
-    train = apply(variables, src, tgt, rngs={"dropout": jax.random.key(1)})
+def test_dropout_acts_in_train_mode_only(rng):
+    layer = nn.TransformerDecoderLayer(D, H, FF, dropout=0.1)
+    tgt, memory = (rng.standard_normal((n, 2, D)).astype(np.float32) for n in (3, 5))
+    v = layer.init(jax.random.key(0), tgt, memory)
+    apply = jax.jit(layer.apply)
+    eval_out = apply(v, tgt, memory)
+    np.testing.assert_array_equal(eval_out, apply(v, tgt, memory))
+    train = apply(v, tgt, memory, rngs={"dropout": jax.random.key(1)})
     assert np.abs(np.asarray(train) - np.asarray(eval_out)).max() > 1e-2
+    ref = load_torch(torch.nn.TransformerDecoderLayer(D, H, FF, dropout=0.1), v).eval()
+    with torch.no_grad():
+        assert_close(eval_out, to_numpy(ref(torch.from_numpy(tgt), torch.from_numpy(memory))), ATOL)
 
 
 def test_stacks_of_copies(rng):
