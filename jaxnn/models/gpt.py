@@ -250,7 +250,13 @@ class GPT(Module):
             )
         b, t0 = idx.shape
         total = t0 + max_new_tokens
-        key = self.make_rng("sample") if top_k != 1 and max_new_tokens else None
+        key = None
+        if top_k != 1 and max_new_tokens:
+            if not self.has_rng("sample"):
+                raise ValueError(
+                    "GPT.generate: sampling needs rngs={'sample': key} (top_k=1 is greedy)"
+                )
+            key = self.make_rng("sample")
 
         def sample(logits: Array, i: Array) -> Array:
             logits = logits.astype(jnp.float32) / temperature

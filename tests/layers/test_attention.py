@@ -344,6 +344,7 @@ def test_call_errors_name_the_layer(shapes, call, error, match):
         (((1, 4, 3, 4), (1, 2, 3, 4), (1, 2, 3, 4)), {}, r"query has 4 heads and key/value 2"),
         (((2, 1, 3, 4), (1, 1, 5, 4), (1, 1, 5, 4)), {}, "must agree in their batch dimensions"),
         (((2, 3, 4),) * 3, dict(attn_mask=np.ones((2, 3), bool)), r"does not broadcast to"),
+        (((2, 3, 4),) * 3, dict(attn_mask=np.ones((1, 1, 3, 3), bool)), "more dimensions than"),
     ],
 )
 def test_sdpa_errors(shapes, call, match):

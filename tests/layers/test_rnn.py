@@ -269,6 +269,7 @@ def test_dropout_with_one_layer_warns_as_torch():
             TypeError,
             r"hx must be a tuple \(h_0, c_0\) for LSTM",
         ),
+        (nn.GRU(I, H), (T, B, I), "pair", TypeError, "hx must be one tensor h_0, got a tuple"),
         (nn.LSTMCell(I, H), (B, I), (B, H), TypeError, r"hx must be a tuple \(h, c\)"),
         (nn.GRUCell(I, H), (B, 2, I), None, ValueError, "expected input to be 1D or 2D, got 3D"),
         (nn.GRUCell(I, H), (B, 3), None, ValueError, "inconsistent input_size: got 3, expected 4"),
@@ -285,5 +286,7 @@ def test_dropout_with_one_layer_warns_as_torch():
 def test_call_errors_name_the_layer(layer, x, hx, error, match):
     if isinstance(hx, tuple) and isinstance(hx[0], int):
         hx = jnp.ones(hx)
+    elif isinstance(hx, str):  # "pair"
+        hx = (jnp.ones((1, B, H)), jnp.ones((1, B, H)))
     with pytest.raises(error, match=match):
         layer.init(jax.random.key(0), jnp.ones(x), hx)

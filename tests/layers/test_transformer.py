@@ -215,6 +215,8 @@ def test_transformer_errors(transformer, call, match):
 def test_layer_errors():
     with pytest.raises(ValueError, match="activation should be relu/gelu, not 'tanh'"):
         nn.TransformerEncoderLayer(D, H, activation="tanh")
+    with pytest.raises(TypeError, match="activation must be 'relu', 'gelu' or a callable"):
+        nn.TransformerDecoderLayer(D, H, activation=3)
     with pytest.raises(ValueError, match="is_causal=True is a hint that attn_mask is causal"):
         layer = nn.TransformerEncoderLayer(D, H, FF)
         layer.init(jax.random.key(0), jnp.ones((3, 2, D)), is_causal=True)

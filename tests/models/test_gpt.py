@@ -238,6 +238,8 @@ def test_errors():
         model.apply(variables, tokens((1, 2)), 2, method="generate", rngs=rngs)
     with pytest.raises(ValueError, match=r"sampling needs key=jax\.random\.key"):
         generate(model, variables, tokens((1, 2)), 2)
+    with pytest.raises(ValueError, match=r"sampling needs rngs=\{'sample': key\}"):
+        model.apply(variables, tokens((1, 2)), 2, method="generate")
     with pytest.raises(ValueError, match="temperature > 0"):
         model.apply(variables, tokens((1, 2)), 2, 0.0, 1, method="generate")
 
