@@ -1,5 +1,6 @@
-"""Recurrences as nn.RNN / LSTM / GRU and their cells compute them, with torch's gate
-order and weight layouts ((gates * hidden, in) for ``weight_ih``).
+"""Recurrences as nn.RNN / LSTM / GRU and their cells compute them (a cell is a layer
+over one time step), with torch's gate order and weight layouts ((gates * hidden, in)
+for ``weight_ih``).
 
 A layer projects its whole input sequence in one matmul, both directions at once, and
 ``lax.scan`` runs only the recurrence: per step one batched matmul of the hidden state
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["GATES", "LayerWeights", "layer", "project", "step"]
+__all__ = ["GATES", "LayerWeights", "layer", "project"]
 
 Array = jax.Array
 
@@ -56,35 +57,6 @@ def project(mode: str, x: Array, w: LayerWeights) -> Array:
             bias = bias + w.b_hh
         xw = xw + bias[None, :, None, :]
     return xw
-
-
-def _hidden_part(h: Array, w_hh: Array) -> Array:
-    """(D, B, R) @ (D, G, R)^T -> (D, B, G), a batched matmul over the directions."""
-    return lax.dot_general(h, w_hh, (((2,), (2,)), ((0,), (0,))))
-
-
-def step(mode: str, xw: Array, h: Array, c: Array | None, w: LayerWeights):
-    """One time step for every direction: xw (D, B, G) from :func:`project`, h (D, B, R),
-    c (D, B, H) for LSTM (else None) -> (h, c)."""
-    hw = _hidden_part(h, w.w_hh)
-    if mode == "LSTM":
-        i, f, g, o = jnp.split(xw + hw, 4, axis=-1)
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        if w.w_hr is not None:
-            h = lax.dot_general(h, w.w_hr, (((2,), (2,)), ((0,), (0,))))
-        return h, c
-    if mode == "GRU":
-        xr, xz, xn = jnp.split(xw, 3, axis=-1)
-        hr, hz, hn = jnp.split(hw, 3, axis=-1)
-        if w.b_hh is not None:
-            hn = hn + w.b_hh[:, None, 2 * hr.shape[-1] :]
-        r = jax.nn.sigmoid(xr + hr)
-        z = jax.nn.sigmoid(xz + hz)
-        n = jnp.tanh(xn + r * hn)
-        return (1 - z) * n + z * h, None
-    pre = xw + hw
-    return (jnp.tanh(pre) if mode == "RNN_TANH" else jax.nn.relu(pre)), None
 
 
 def _bmm(a: Array, b: Array, contract_b: int) -> Array:

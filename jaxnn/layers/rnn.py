@@ -357,8 +357,10 @@ class _CellBase(Module):
             None if b_hh is None else b_hh[None],
             None,
         )
-        xw = rnn.project(mode, x[None], w)[0]  # (1, B, G)
-        new_h, new_c = rnn.step(mode, xw, states[0][None], states[1][None] if lstm else None, w)
+        # one time step of a one-direction layer: x (1, B, in), states (1, B, H)
+        _, new_h, new_c = rnn.layer(
+            mode, x[None], states[0][None], states[1][None] if lstm else None, w
+        )
         new_h = new_h[0] if batched else new_h[0, 0]
         if not lstm:
             return new_h
