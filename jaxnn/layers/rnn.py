@@ -107,7 +107,8 @@ class _RNNBase(Module):
         b = x.shape[1]
         directions = 2 if self.bidirectional else 1
         real = self._proj() or self.hidden_size
-        h0, c0 = self._initial_state(hx, batched, b, directions, real, lstm, who)
+        dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
+        h0, c0 = self._initial_state(hx, batched, b, directions, real, lstm, dtype, who)
         weights = [self._weights(layer) for layer in range(self.num_layers)]
         x, h0, c0, *flat = promote_dtype(
             x, h0, c0, *[a for w in weights for a in w], dtype=self.dtype
@@ -133,11 +134,10 @@ class _RNNBase(Module):
         c_n = jnp.concatenate(c_n)
         return out, (h_n, c_n if batched else c_n[:, 0])
 
-    def _initial_state(self, hx, batched, b, directions, real, lstm, who):
+    def _initial_state(self, hx, batched, b, directions, real, lstm, dtype, who):
         n = self.num_layers * directions
         want_h, want_c = (n, b, real), (n, b, self.hidden_size)
-        if hx is None:
-            dtype = jnp.promote_types(self.param_dtype, jnp.float32)
+        if hx is None:  # zeros in the input's dtype (bfloat16 stays bfloat16)
             return jnp.zeros(want_h, dtype), jnp.zeros(want_c, dtype) if lstm else None
         if lstm and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"{who}: hx must be a tuple (h_0, c_0) for LSTM")
@@ -329,7 +329,8 @@ class _CellBase(Module):
             b_ih = self.param("bias_ih", uniform, (g,), self.param_dtype)
             b_hh = self.param("bias_hh", uniform, (g,), self.param_dtype)
         if hx is None:
-            zeros = jnp.zeros((x.shape[0], h), jnp.promote_types(self.param_dtype, jnp.float32))
+            dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
+            zeros = jnp.zeros((x.shape[0], h), dtype)
             states = [zeros, zeros] if lstm else [zeros]
         else:
             if lstm and not (isinstance(hx, (tuple, list)) and len(hx) == 2):

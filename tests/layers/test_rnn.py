@@ -168,6 +168,19 @@ def test_parameter_names_shapes_and_init_follow_torch():
     assert np.abs(w).max() > 0.95 * bound and abs(w.mean()) < 0.01
 
 
+def test_bfloat16_computes_in_bfloat16(rng):
+    """Mixed precision (bfloat16 parameters and inputs, as jaxnn.train's precision='bf16'
+    casts them): the zero initial state takes the input's dtype, so the recurrence stays
+    in bfloat16, and agrees with float32 to bfloat16's precision."""
+    layer = nn.LSTM(I, H, num_layers=2)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    v = layer.init(jax.random.key(0), x)
+    half = jax.tree_util.tree_map(lambda a: a.astype(jnp.bfloat16), v)
+    out, (h, c) = layer.apply(half, x.astype(jnp.bfloat16))
+    assert out.dtype == h.dtype == c.dtype == jnp.bfloat16
+    assert_close(out.astype(np.float32), layer.apply(v, x)[0], 3e-2)
+
+
 def _scans(jaxpr):
     """Every scan in a jaxpr, looking inside the sub-jaxprs of calls and custom rules."""
     found = []
