@@ -444,7 +444,11 @@ def verify(
     spec = example_input(jax_model, input_shape)
     variables = load_variables(src, jax_model, template(jax_model, spec), log)
     twin = build_torch_model(torch_model or type(jax_model).__name__, kwargs)
-    x = np.random.default_rng(seed).standard_normal(spec.shape).astype(spec.dtype)
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(spec.dtype, np.integer):  # token ids: 0 and 1 index any embedding
+        x = rng.integers(0, 2, spec.shape).astype(spec.dtype)
+    else:
+        x = rng.standard_normal(spec.shape).astype(spec.dtype)
     reports = []
     for train in [False, True] if "batch_stats" in variables else [False]:
         try:

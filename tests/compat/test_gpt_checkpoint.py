@@ -60,3 +60,13 @@ def test_nanogpt_checkpoint_round_trip(tmp_path, capsys):
         want = twin.eval()(torch.from_numpy(idx).long(), torch.from_numpy(idx).long())[0]
     got = jax.jit(GPT(CONFIG).apply)(variables, idx, idx)[0]
     assert_close(got, to_numpy(want), 1e-5)
+
+
+def test_verify_runs_gpt_on_token_inputs(tmp_path, capsys):
+    """``jaxnn-compat verify`` draws token ids (0 and 1) for an integer-input model and
+    compares every layer; nanoGPT's ``(logits, None)`` output compares as its logits."""
+    torch.save(torch_models.GPT(torch_models.GPTConfig(**CONFIG)).state_dict(), tmp_path / "g.pth")
+    kwargs = ["--model", "GPT", "--model-kwargs", json.dumps({"config": CONFIG})]
+    assert main(["verify", str(tmp_path / "g.pth"), *kwargs]) == 0
+    out = capsys.readouterr().out
+    assert "transformer.h.1.mlp.gelu" in out and "result: OK" in out
