@@ -353,6 +353,8 @@ def generate(
     key) drives the sampling; it may be left out when ``top_k=1`` (greedy)."""
     if key is None and top_k != 1 and max_new_tokens:
         raise ValueError("generate: sampling needs key=jax.random.key(...) (or top_k=1)")
+    if isinstance(temperature, (int, float)) and temperature <= 0:
+        raise ValueError(f"generate: temperature must be > 0, got {temperature}")
     return _generate(
         model, variables, jnp.asarray(idx), max_new_tokens, temperature, top_k, use_cache, key
     )

@@ -240,6 +240,8 @@ def test_errors():
         generate(model, variables, tokens((1, 2)), 2)
     with pytest.raises(ValueError, match=r"sampling needs rngs=\{'sample': key\}"):
         model.apply(variables, tokens((1, 2)), 2, method="generate")
+    with pytest.raises(ValueError, match=r"temperature must be > 0, got -1\.0"):
+        generate(model, variables, tokens((1, 2)), 2, -1.0, key=jax.random.key(0))
     with pytest.raises(ValueError, match="temperature > 0"):
         model.apply(variables, tokens((1, 2)), 2, 0.0, 1, method="generate")
 
