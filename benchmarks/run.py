@@ -15,6 +15,7 @@ Suites:
     vision:  vision train steps (the DCGAN generator: transposed convolutions) beside raw
              Flax, torch eager and torch.compile, and convolution micro-benchmarks
              (benchmarks/vision.py).
+    sequence: GPT and LSTM train steps and GPT generate tokens/s (benchmarks/sequence.py).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ import numpy as np
 
 from benchmarks import vision
 from benchmarks.harness import Contender, measure, ratio
+from benchmarks.sequence import sequence_suite, sequence_table
 
-SUITES = ("train", "loader", "convert", "flags", "export", "integrity", "vision")
-DEFAULT_SUITES = ("train", "loader", "convert", "vision")
+SUITES = ("train", "loader", "convert", "flags", "export", "integrity", "vision", "sequence")
+DEFAULT_SUITES = ("train", "loader", "convert", "vision", "sequence")
 QUICK_MODELS = ("SimpleCNN", "NeuralNetwork")
 LR, MOMENTUM = 0.01, 0.9
 
@@ -724,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown models {unknown}; choose from {list(SPECS)}")
     suites = args.suites.split(",") if args.suites else list(DEFAULT_SUITES)
     if args.quick:
-        quick_suites = ("train", "loader", "vision")
+        quick_suites = ("train", "loader", "vision", "sequence")
         suites = [s for s in suites if s in quick_suites] if args.suites else ["train"]
     repeats = args.repeats or (3 if args.quick else 5)
     batches = {
@@ -772,6 +774,9 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(
             "## Vision train steps and convolutions\n\n" + vision.vision_table(results["vision"])
         )
+    if "sequence" in suites:
+        results["sequence"] = sequence_suite(repeats, compile, quick=args.quick)
+        tables.append("## Sequence models\n\n" + sequence_table(results["sequence"]))
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print("\n\n".join(tables))

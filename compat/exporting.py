@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxnn.compat.files import ConversionError
-from jaxnn.compat.models import build_model, example_batch, example_input, template
+from jaxnn.compat.models import batch_axis, build_model, example_batch, example_input, template
 from jaxnn.compat.pipeline import check_destination, load_variables
 
 __all__ = ["export_onnx"]
@@ -27,7 +27,8 @@ def export_onnx(
     seed: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, tuple[int, ...]]:
-    """Export the weights in ``src`` as the ONNX model of ``model`` (dynamic batch axis),
+    """Export the weights in ``src`` as the ONNX model of ``model`` (dynamic batch axis:
+    the one :func:`~jaxnn.compat.models.batch_axis` finds),
     checked in onnxruntime at two batch sizes on seeded inputs; returns the written path
     and the example input shape.
 
@@ -46,7 +47,12 @@ def export_onnx(
     variables = load_variables(src, jax_model, template(jax_model, spec), log or (lambda m: None))
     try:
         path = jaxnn_onnx.export(
-            jax_model, variables, example_batch(spec, seed), dst, opset_version=opset
+            jax_model,
+            variables,
+            example_batch(spec, seed),
+            dst,
+            batch_axis=batch_axis(jax_model),
+            opset_version=opset,
         )
     except (jaxnn_onnx.ExportError, ValueError) as e:
         raise ConversionError(str(e)) from e

@@ -14,7 +14,14 @@ from jaxnn import state_dict as sd
 from jaxnn._tree import plain
 from jaxnn.compat.files import ConversionError
 
-__all__ = ["build_model", "build_torch_model", "example_batch", "example_input", "template"]
+__all__ = [
+    "batch_axis",
+    "build_model",
+    "build_torch_model",
+    "example_batch",
+    "example_input",
+    "template",
+]
 
 
 def _import(spec: str, what: str) -> Any:
@@ -104,6 +111,23 @@ def example_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:
     if shape is None:
         return spec
     return jax.ShapeDtypeStruct(tuple(shape), spec.dtype if spec is not None else jnp.float32)
+
+
+def batch_axis(model: Any) -> int:
+    """The batch axis of ``model``'s input: where its ``example_input(1)`` and
+    ``example_input(2)`` differ (1 for the word-language models' (T, N) tokens); 0 for a
+    model without ``example_input``."""
+    own = getattr(model, "example_input", None)
+    if own is None:
+        return 0
+    one, two = own(1).shape, own(2).shape
+    differ = [i for i, (a, b) in enumerate(zip(one, two)) if a != b]
+    if len(one) != len(two) or len(differ) != 1:
+        raise ConversionError(
+            f"{type(model).__name__}.example_input: batch sizes 1 and 2 give shapes {one} and "
+            f"{two}, not one batch axis"
+        )
+    return differ[0]
 
 
 def example_batch(spec: Any, seed: int = 0) -> np.ndarray:

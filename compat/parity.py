@@ -205,7 +205,10 @@ def _measure(
 
 
 def _array_leaves(value: Any) -> list[Any]:
-    """The arrays of a module output (an array, or a tuple/list/dict of them)."""
+    """The arrays of a module output (an array, or a tuple/list/dict of them; None, as in
+    nanoGPT's ``(logits, None)``, holds none)."""
+    if value is None:
+        return []
     if isinstance(value, Mapping):
         return [a for k in sorted(value) for a in _array_leaves(value[k])]
     if isinstance(value, (tuple, list)):

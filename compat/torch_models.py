@@ -4,7 +4,9 @@ parity check. Same class names, constructor arguments and attribute names as
 
 VGG16 and ResNet18 are written by hand with torchvision's module names and
 initialisation (torchvision is not a dependency), so a torchvision state_dict loads
-into them, and into the jaxnn models, unchanged.
+into them, and into the jaxnn models, unchanged. The sequence models -- nanoGPT's GPT and
+the word-language example's RNNModel and TransformerModel -- are in
+:mod:`~jaxnn.compat.torch_sequence_models`.
 """
 
 from __future__ import annotations
@@ -15,20 +17,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jaxnn.compat.torch_sequence_models import (
+    GPT,
+    GPTConfig,
+    PositionalEncoding,
+    RNNModel,
+    TransformerModel,
+)
+
 __all__ = [
+    "GPT",
     "VGG16",
     "BasicBlock",
     "CIFAR10Net",
     "Classifier",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "GPTConfig",
     "LeNet",
     "NeuralNetwork",
+    "PositionalEncoding",
+    "RNNModel",
     "Regressor",
     "ResNet18",
     "ResNetCIFAR",
     "ResidualBlock",
     "SimpleCNN",
+    "TransformerModel",
 ]
 
 

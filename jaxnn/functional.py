@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxnn.core import conv, norm, padding, pooling, resample
+from jaxnn.core import attention, conv, norm, padding, pooling, resample
+from jaxnn.core import embedding as embedding_core
 from jaxnn.core.args import ntuple
 
 # the loss functions live with their classes in jaxnn.losses; F is their torch home too
@@ -79,21 +80,26 @@ __all__ = [
     "dropout2d",
     "dropout3d",
     "elu",
+    "embedding",
     "flatten",
     "gaussian_nll_loss",
     "gelu",
     "glu",
+    "group_norm",
     "hardshrink",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
     "hinge_embedding_loss",
     "huber_loss",
+    "instance_norm",
     "interpolate",
     "kl_div",
     "l1_loss",
+    "layer_norm",
     "leaky_relu",
     "linear",
+    "local_response_norm",
     "log_softmax",
     "logsigmoid",
     "margin_ranking_loss",
@@ -116,6 +122,8 @@ __all__ = [
     "prelu",
     "relu",
     "relu6",
+    "rms_norm",
+    "scaled_dot_product_attention",
     "selu",
     "sigmoid",
     "silu",
@@ -284,10 +292,20 @@ def glu(input: Array, dim: int = -1) -> Array:
 
 
 def gelu(input: Array, approximate: str = "none") -> Array:
-    """Gaussian error linear unit; ``approximate='tanh'`` selects the tanh form."""
+    """Gaussian error linear unit; ``approximate='tanh'`` selects the tanh form.
+
+    The exact form is torch's formula, x / 2 * (1 + erf(x / sqrt(2))); ``jax.nn.gelu``
+    writes it with erfc, which XLA:CPU evaluates several times slower than erf.
+    """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return jax.nn.gelu(input, approximate=approximate == "tanh")
+    if approximate == "tanh":
+        return jax.nn.gelu(input, approximate=True)
+    x = jnp.asarray(input)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    half = jnp.asarray(0.5, x.dtype)
+    return half * x * (1 + lax.erf(x * jnp.asarray(math.sqrt(0.5), x.dtype)))
 
 
 def silu(input: Array, inplace: bool = False) -> Array:
@@ -766,6 +784,267 @@ def batch_norm(
         who="batch_norm",
     )
     return y
+
+
+# ----------------------------------------------------------------------------- sequence models
+# Embedding lookup, the normalization family and attention: the layers of
+# jaxnn.layers.embedding / normalization / attention compute with the same code.
+
+
+def embedding(
+    input: Array,
+    weight: Array,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Array:
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by integer ``input``.
+
+    ``padding_idx`` rows pass no gradient; ``max_norm`` rescales looked-up rows whose
+    ``norm_type``-norm exceeds it (in the output only: ``weight`` is not modified, unlike
+    torch's in-place renormalization); ``scale_grad_by_freq`` divides each row's gradient
+    by its count in ``input``; ``sparse`` is accepted (JAX gradients are dense). An index
+    outside [0, num_embeddings) raises IndexError when ``input`` is concrete and gives a
+    row of NaN under ``jit``.
+
+    Shape: input (*) -> (*, embedding_dim).
+    """
+    if weight.ndim != 2:
+        raise ValueError(
+            f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+            f"{tuple(weight.shape)}"
+        )
+    padding_idx = embedding_core.check_padding_idx(padding_idx, weight.shape[0], "embedding")
+    return embedding_core.embedding(
+        jnp.asarray(input),
+        weight,
+        padding_idx=padding_idx,
+        max_norm=max_norm,
+        norm_type=norm_type,
+        scale_grad_by_freq=scale_grad_by_freq,
+    )
+
+
+def _check_affine_shape(who: str, name: str, value: Array | None, shape: tuple[int, ...]):
+    if value is not None and tuple(value.shape) != shape:
+        raise ValueError(f"{who}: expected {name} of shape {shape}, got {tuple(value.shape)}")
+
+
+def layer_norm(
+    input: Array,
+    normalized_shape: int | Sequence[int],
+    weight: Array | None = None,
+    bias: Array | None = None,
+    eps: float = 1e-5,
+) -> Array:
+    """Layer normalization over the trailing ``normalized_shape`` axes (biased two-pass
+    variance), then ``weight`` and ``bias`` of that shape.
+
+    Shape: (*, *normalized_shape) -> same shape.
+    """
+    shape = norm.normalized_shape(normalized_shape, "layer_norm")
+    _check_affine_shape("layer_norm", "weight", weight, shape)
+    _check_affine_shape("layer_norm", "bias", bias, shape)
+    return norm.layer_norm(input, shape, weight, bias, eps, "layer_norm")
+
+
+def rms_norm(
+    input: Array,
+    normalized_shape: int | Sequence[int],
+    weight: Array | None = None,
+    eps: float | None = None,
+) -> Array:
+    """x / sqrt(mean(x^2) + eps) over the trailing ``normalized_shape`` axes, times
+    ``weight``; ``eps=None`` is the machine epsilon of the input's dtype.
+
+    Shape: (*, *normalized_shape) -> same shape.
+    """
+    shape = norm.normalized_shape(normalized_shape, "rms_norm")
+    _check_affine_shape("rms_norm", "weight", weight, shape)
+    return norm.rms_norm(input, shape, weight, eps, "rms_norm")
+
+
+def group_norm(
+    input: Array,
+    num_groups: int,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    eps: float = 1e-5,
+) -> Array:
+    """Group normalization of (N, C, *): ``num_groups`` groups of channels, each
+    normalized over its channels and the spatial axes, then per-channel ``weight`` and
+    ``bias`` (C,).
+
+    Shape: (N, C, *) -> same shape.
+    """
+    if input.ndim >= 2:
+        _check_affine_shape("group_norm", "weight", weight, (input.shape[1],))
+        _check_affine_shape("group_norm", "bias", bias, (input.shape[1],))
+    return norm.group_norm(input, num_groups, weight, bias, eps, "group_norm")
+
+
+def instance_norm(
+    input: Array,
+    running_mean: Array | None = None,
+    running_var: Array | None = None,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Array:
+    """Instance normalization: each (sample, channel) of (N, C, *) normalized over its
+    spatial axes (``use_input_stats``), or with ``running_mean`` / ``running_var``.
+
+    As with :func:`batch_norm`, the running statistics are not updated in place (JAX
+    arrays are immutable; ``nn.InstanceNorm1d/2d`` keep them in ``batch_stats``), and
+    ``momentum`` has no effect here.
+
+    Shape: (N, C, *) -> same shape.
+    """
+    if input.ndim < 3:
+        raise ValueError(
+            f"instance_norm: expected input of shape (N, C, *) with a spatial axis, got "
+            f"{tuple(input.shape)}"
+        )
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise ValueError(
+            "instance_norm: running_mean and running_var are required when use_input_stats=False"
+        )
+    y, _, _ = norm.instance_norm(
+        input,
+        running_mean,
+        running_var,
+        weight,
+        bias,
+        use_input_stats=use_input_stats,
+        eps=eps,
+        who="instance_norm",
+    )
+    return y
+
+
+def local_response_norm(
+    input: Array, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Array:
+    """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta.
+
+    Shape: (N, C, *) with at least one spatial axis -> same shape.
+    """
+    return norm.local_response_norm(input, size, alpha, beta, k, "local_response_norm")
+
+
+def _attention_mask(mask: Array, lead: tuple[int, ...], t: int, s: int, who: str) -> Array:
+    """A mask broadcastable to (*lead, T, S) as (B or 1, N or 1, T, S), lead = (*batch, N)."""
+    full = (*lead, t, s)
+    if mask.ndim > len(full):
+        raise ValueError(
+            f"{who}: attn_mask of shape {tuple(mask.shape)} has more dimensions than the "
+            f"attention scores {full}"
+        )
+    shape = (1,) * (len(full) - mask.ndim) + tuple(mask.shape)
+    if any(m not in (1, f) for m, f in zip(shape, full)):
+        raise ValueError(
+            f"{who}: attn_mask of shape {tuple(mask.shape)} does not broadcast to the "
+            f"attention scores {full}"
+        )
+    mask = mask.reshape(shape)
+    batch, heads = shape[:-3], shape[-3] if len(shape) >= 3 else 1
+    b = math.prod(lead[:-1]) if any(d != 1 for d in batch) else 1
+    mask = jnp.broadcast_to(mask, (*(lead[:-1] if b > 1 else batch), heads, t, s))
+    return mask.reshape(b, heads, t, s)
+
+
+def scaled_dot_product_attention(
+    query: Array,
+    key: Array,
+    value: Array,
+    attn_mask: Array | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+    *,
+    dropout_key: Array | None = None,
+) -> Array:
+    """softmax(Q K^T * scale + mask) V, torch's ``F.scaled_dot_product_attention``.
+
+    ``attn_mask``: boolean (True: the key *takes part*, torch's convention here) or float
+    (added to the scores), broadcastable to (*, L, S). ``is_causal``: query i attends to
+    keys j <= i (cannot be combined with ``attn_mask``). ``scale`` defaults to
+    1/sqrt(E). ``enable_gqa``: key/value may have fewer heads, each serving a block of
+    query heads. A query row whose keys are all masked gives 0, as torch.
+
+    Runs through ``jax.nn.dot_product_attention`` (XLA's fused attention on GPUs) unless
+    ``dropout_p > 0`` or the value's head size differs from the query's. Dropout needs
+    ``dropout_key`` (a ``jax.random`` key); ``key`` is the keys, as in torch.
+
+    Shape: query (*, Hq, L, E), key (*, H, S, E), value (*, H, S, Ev) -> (*, Hq, L, Ev);
+    the head axis may be left out (then H = Hq = 1).
+    """
+    who = "scaled_dot_product_attention"
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{who}: dropout probability has to be between 0 and 1, got {dropout_p}")
+    if dropout_p > 0.0 and dropout_key is None:
+        raise ValueError(f"{who}: dropout_p > 0 needs a random key (dropout_key=...)")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{who}: an explicit attn_mask cannot be combined with is_causal=True")
+    if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(
+            f"{who}: query, key and value must have the same rank >= 2, got shapes "
+            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if key.shape[-1] != query.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"{who}: query (*, L, E) and key (*, S, E) need the same E, key and value "
+            f"(*, S, Ev) the same S; got shapes {tuple(query.shape)}, {tuple(key.shape)}, "
+            f"{tuple(value.shape)}"
+        )
+    hq = query.shape[-3] if query.ndim >= 3 else 1
+    hk = key.shape[-3] if key.ndim >= 3 else 1
+    batch = tuple(query.shape[:-3])
+    if (
+        tuple(key.shape[:-3]) != batch
+        or tuple(value.shape[:-3]) != batch
+        or (value.ndim >= 3 and value.shape[-3] != hk)
+    ):
+        raise ValueError(
+            f"{who}: query, key and value must agree in their batch dimensions, got "
+            f"shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if hq != hk and not (enable_gqa and hq % hk == 0):
+        raise ValueError(
+            f"{who}: query has {hq} heads and key/value {hk}; with enable_gqa=True the "
+            f"key/value heads must divide the query heads"
+        )
+    b, l, s = math.prod(batch), query.shape[-2], key.shape[-2]
+
+    def bthd(x):  # (*, H, T, D) -> (B, T, H, D)
+        h = x.shape[-3] if x.ndim >= 3 else 1
+        return jnp.swapaxes(x.reshape(b, h, *x.shape[-2:]), 1, 2)
+
+    mask = bias = None
+    if attn_mask is not None:
+        m = _attention_mask(jnp.asarray(attn_mask), (*batch, hq), l, s, who)
+        if m.dtype == jnp.bool_:
+            mask = m
+        else:
+            bias = m
+    out = attention.attention(
+        bthd(query),
+        bthd(key),
+        bthd(value),
+        mask=mask,
+        bias=bias,
+        is_causal=is_causal,
+        scale=scale,
+        dropout_rate=dropout_p,
+        dropout_key=dropout_key,
+    )
+    out = jnp.swapaxes(out, 1, 2)  # (B, Hq, L, Ev)
+    return out.reshape(*query.shape[:-1], value.shape[-1])
 
 
 # ----------------------------------------------------------------------------- dropout

@@ -5,17 +5,18 @@ Module paths are torch's attribute paths (DESIGN decisions 4 and 10), so the var
 joined with dots, then the torch name of the leaf. A leaf's collection and name alone
 decide its torch name and layout -- never the model, so there are no per-model tables.
 
-=============  ===================  ===================  ========================  ==============
+=============  ===================  ===================  ========================  ================
 collection     jaxnn leaf           torch leaf           layout, jaxnn -> torch    declared by
-=============  ===================  ===================  ========================  ==============
+=============  ===================  ===================  ========================  ================
 params         kernel (rank 2)      weight               (in, out) -> (out, in)    Linear
 params         kernel (rank >= 3)   weight               (*S, I, O) -> (O, I, *S)  Conv2d
-params         scale                weight               none                      BatchNorm1d/2d
+params         scale                weight               none                      norm layers
+params         embedding            weight               none                      Embedding
 params         bias                 bias                 none                      any layer
-batch_stats    mean                 running_mean         none                      BatchNorm1d/2d
-batch_stats    var                  running_var          none                      BatchNorm1d/2d
-batch_stats    num_batches_tracked  num_batches_tracked  none; int64 in torch      BatchNorm1d/2d
-=============  ===================  ===================  ========================  ==============
+batch_stats    mean                 running_mean         none                      BN, InstanceNorm
+batch_stats    var                  running_var          none                      BN, InstanceNorm
+batch_stats    num_batches_tracked  num_batches_tracked  none; int64 in torch      BN, InstanceNorm
+=============  ===================  ===================  ========================  ================
 
 How a layer kind declares its leaves (DESIGN decision 9):
 
@@ -113,6 +114,7 @@ class LeafRule:
 LEAF_RULES: tuple[LeafRule, ...] = (
     LeafRule("params", "kernel", "weight", _kernel_to_torch, _kernel_to_flax),
     LeafRule("params", "scale", "weight"),
+    LeafRule("params", "embedding", "weight"),
     LeafRule("params", "bias", "bias"),
     LeafRule("batch_stats", "mean", "running_mean"),
     LeafRule("batch_stats", "var", "running_var"),

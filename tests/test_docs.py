@@ -48,11 +48,18 @@ def test_every_public_module_has_a_reference_page():
     wanted |= {
         f"jaxnn.compat.{path.stem}"
         for path in (ROOT / "compat").glob("*.py")
-        if not path.stem.startswith("_") and path.stem not in ("cli", "torch_models")
+        if not path.stem.startswith("_")
+        and path.stem not in ("cli", "torch_models", "torch_sequence_models")
     }
     assert wanted - _documented_modules() == set()
     for module in _documented_modules():
         assert importlib.import_module(module).__all__, module
+
+
+def test_every_example_script_is_on_the_examples_page():
+    page = (DOCS / "examples.md").read_text()
+    listed = set(re.findall(r"^<!-- example: ([\w.]+) -->$", page, re.M))
+    assert listed == {path.name for path in (ROOT / "examples").glob("*.py")}
 
 
 @pytest.mark.slow

@@ -119,6 +119,19 @@ def test_regressor_diabetes_example(capsys):
     assert result["count"] == 89 and 0 < result["mse"] < 1.5  # targets are standardized
 
 
+def test_char_gpt_example(tmp_path, capsys):
+    """A tiny GPT on the default text: the loss falls, a sample prints, the .pth loads into
+    nanoGPT's GPT with the same logits."""
+    argv = ["--steps", "40", "--n-layer", "1", "--n-head", "2", "--n-embd", "32"]
+    argv += ["--block-size", "16", "--eval-every", "20", "--sample-tokens", "24"]
+    argv += ["--out", str(tmp_path / "char.pth")]
+    assert load("char_gpt").main(argv) == 0
+    result = last_json(capsys)
+    assert result["train_loss"] < result["first_loss"] - 0.5  # ln(vocab) ~ 4.3 at the start
+    assert result["sample_chars"] == 24 and result["torch_max_abs_error"] < 1e-5
+    assert (tmp_path / "char.pth").exists()
+
+
 # The TFDS flows run on tfds' mock data (random images of the right shapes): these check
 # that the scripts work end to end, not what they learn.
 def _mock(num_examples):

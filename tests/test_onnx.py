@@ -8,6 +8,7 @@ Tolerance (float32): max |onnxruntime - jaxnn| <= 1e-4 + 1e-4 * max |jaxnn| per 
 from __future__ import annotations
 
 import glob
+import json
 import pathlib
 import struct
 import subprocess
@@ -26,6 +27,7 @@ ort = pytest.importorskip("onnxruntime")
 import jaxnn as nn  # noqa: E402
 import jaxnn.onnx as jo  # noqa: E402
 from jaxnn import models  # noqa: E402
+from jaxnn.compat.models import batch_axis  # noqa: E402
 from jaxnn.onnx import lower  # noqa: E402
 
 ATOL = RTOL = 1e-4
@@ -39,14 +41,22 @@ MODEL_KWARGS = {
     "ResNetCIFAR": {"num_blocks": (1, 1, 1)},
     "ResNet18": {"num_classes": 10},
     "VGG16": {"num_classes": 10},
+    "GPT": {
+        "config": {"block_size": 16, "vocab_size": 50, "n_layer": 2, "n_head": 2, "n_embd": 32}
+    },
+    "RNNModel": {"rnn_type": "LSTM", "ntoken": 50, "ninp": 16, "nhid": 16, "nlayers": 2},
+    "TransformerModel": {"ntoken": 50, "ninp": 16, "nhead": 2, "nhid": 32, "nlayers": 2},
 }
 SMALL_INPUT = {"ResNet18": (3, 32, 32), "VGG16": (3, 32, 32)}
 
 
 def _inputs(model, batch: int, seed: int = 0, name: str = ""):
     spec = model.example_input(batch)
-    small = (3, 64, 64) if name[:1].islower() else spec.shape[1:]  # torchvision's zoo
-    shape = (batch, *SMALL_INPUT.get(type(model).__name__, small))
+    shape = spec.shape
+    if name[:1].islower():  # torchvision's zoo: smaller images
+        shape = (batch, 3, 64, 64)
+    if type(model).__name__ in SMALL_INPUT:
+        shape = (batch, *SMALL_INPUT[type(model).__name__])
     rng = np.random.default_rng(seed)
     if np.issubdtype(np.dtype(spec.dtype), np.integer):
         return rng.integers(0, 2, shape).astype(spec.dtype)
@@ -89,11 +99,13 @@ def test_every_model_exports_and_matches_at_two_batch_sizes(name, tmp_path):
     check bites); the file keeps a symbolic batch axis."""
     model = models.get_model(name, **MODEL_KWARGS.get(name, {}))
     x2 = _inputs(model, 2, name=name)
+    axis = batch_axis(model)  # 1 for the word-language models' (T, N) tokens
     variables = model.init(jax.random.key(0), x2)
-    path = jo.export(model, variables, x2, tmp_path / f"{name}.onnx")
+    path = jo.export(model, variables, x2, tmp_path / f"{name}.onnx", batch_axis=axis)
     proto = onnx.load(str(path), load_external_data=False)
-    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    assert proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert proto.graph.input[0].type.tensor_type.shape.dim[axis].dim_param == "batch"
+    for out in proto.graph.output:  # e.g. RNNModel's ("35*batch", 50) and (2, "batch", 16)
+        assert any("batch" in d.dim_param for d in out.type.tensor_type.shape.dim), out
 
 
 class _TwoHeads(nn.Module):
@@ -173,6 +185,10 @@ def test_arguments_are_checked(tmp_path):
         jo.export(model, v, x, tmp_path / "m.onnx", output_names=["a", "b"])
     with pytest.raises(jo.ExportError, match="needs every input to have a batch axis"):
         jo.export(model, v, np.float32(1.0), tmp_path / "m.onnx")
+    with pytest.raises(jo.ExportError, match=r"input 0 of shape \(2, 4\) has no axis 2"):
+        jo.export(model, v, x, tmp_path / "m.onnx", batch_axis=2)
+    with pytest.raises(ValueError, match="batch_axis has 2 axes for 1 inputs"):
+        jo.export(model, v, x, tmp_path / "m.onnx", batch_axis=[0, 1])
     assert jo.export(model, v, x, tmp_path / "m.onnx", opset_version=20).exists()
 
 
@@ -291,3 +307,60 @@ def test_cli_export_bad_input_exits_2(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("jaxnn-compat: error: ") and message in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+def test_scalar_constants_keep_their_shape():
+    """A 0-d initializer stays 0-d (np.ascontiguousarray would make it (1,)): an unrolled
+    scan indexes its steps with 0-d Gather indices."""
+    from jaxnn.onnx.graph import Graph
+
+    g = Graph()
+    g.const(np.array(3, np.int64), "step")
+    assert list(g.initializers[0].dims) == []
+
+
+@pytest.mark.parametrize("rnn_type", ["GRU", "RNN_TANH"])
+def test_sequence_first_recurrent_models_export_with_batch_axis_1(rnn_type, tmp_path):
+    model = models.RNNModel(rnn_type, ntoken=30, ninp=8, nhid=8, nlayers=2)
+    x = _inputs(model, 2)  # (35, 2) token ids
+    v = model.init(jax.random.key(0), x)
+    path = jo.export(model, v, x, tmp_path / "rnn.onnx", batch_axis=1)
+    x5 = np.random.default_rng(5).integers(0, 30, (35, 5)).astype(np.int32)
+    for got, want in zip(_run(path, x5), jax.tree_util.tree_leaves(model.apply(v, x5))):
+        _close(got, want, rnn_type)
+
+
+def test_cli_exports_a_sequence_first_model_from_its_torch_twin(tmp_path, capsys):
+    """The word-language TransformerModel takes (T, N) tokens: the CLI finds the batch axis
+    from example_input and the file runs at any batch size, matching the torch twin."""
+    torch = pytest.importorskip("torch")
+    from jaxnn.compat import torch_models
+    from jaxnn.compat.cli import main
+
+    kwargs = {"ntoken": 40, "ninp": 16, "nhead": 2, "nhid": 32, "nlayers": 1, "dropout": 0.0}
+    torch.manual_seed(0)
+    twin = torch_models.TransformerModel(**kwargs).eval()
+    torch.save(twin.state_dict(), tmp_path / "tm.pth")
+    argv = ["export", str(tmp_path / "tm.pth"), str(tmp_path / "tm.onnx")]
+    argv += ["--model", "TransformerModel", "--model-kwargs", json.dumps(kwargs)]
+    assert main(argv) == 0, capsys.readouterr().err
+    proto = onnx.load(str(tmp_path / "tm.onnx"))
+    assert proto.graph.input[0].type.tensor_type.shape.dim[1].dim_param == "batch"
+    x = np.random.default_rng(0).integers(0, 40, (35, 3)).astype(np.int32)
+    with torch.no_grad():
+        want = twin(torch.from_numpy(x).long()).numpy()
+    _close(_run(tmp_path / "tm.onnx", x)[0], want, "torch TransformerModel through ONNX")
+
+
+def test_batch_axis_is_where_example_inputs_differ():
+    from jaxnn.compat.files import ConversionError
+
+    class TwoAxes(nn.Module):
+        def example_input(self, batch_size=1):
+            return jax.ShapeDtypeStruct((batch_size, batch_size), jnp.float32)
+
+    assert batch_axis(models.LeNet()) == 0
+    assert batch_axis(models.RNNModel("GRU", 10, 4, 4, 1)) == 1
+    assert batch_axis(nn.Linear(2, 3)) == 0  # no example_input: axis 0
+    with pytest.raises(ConversionError, match=r"TwoAxes.example_input: batch sizes 1 and 2"):
+        batch_axis(TwoAxes())

@@ -22,6 +22,7 @@ from jaxnn.models.alexnet import *  # noqa: F403
 from jaxnn.models.cifar10 import *  # noqa: F403
 from jaxnn.models.dcgan import *  # noqa: F403
 from jaxnn.models.densenet import *  # noqa: F403
+from jaxnn.models.gpt import *  # noqa: F403
 from jaxnn.models.heads import *  # noqa: F403
 from jaxnn.models.lenet import *  # noqa: F403
 from jaxnn.models.mlp import *  # noqa: F403
@@ -30,6 +31,7 @@ from jaxnn.models.resnet import *  # noqa: F403
 from jaxnn.models.shufflenet import *  # noqa: F403
 from jaxnn.models.squeezenet import *  # noqa: F403
 from jaxnn.models.vgg import *  # noqa: F403
+from jaxnn.models.word_language import *  # noqa: F403
 
 # one file per model family; each lists its public names (classes and torchvision's
 # builder names) in its __all__
@@ -40,6 +42,7 @@ FAMILIES = tuple(
         "cifar10",
         "dcgan",
         "densenet",
+        "gpt",
         "heads",
         "lenet",
         "mlp",
@@ -48,6 +51,7 @@ FAMILIES = tuple(
         "shufflenet",
         "squeezenet",
         "vgg",
+        "word_language",
     )
 )
 

@@ -14,7 +14,7 @@ import numpy as np
 from jax import export as jax_export
 
 from jaxnn._files import commit, remove, sibling
-from jaxnn.onnx.common import BATCH, ExportError
+from jaxnn.onnx.common import ExportError, batch_axes, input_specs
 
 __all__ = ["load_exported", "save_exported"]
 
@@ -26,6 +26,7 @@ def save_exported(
     f: str | os.PathLike,
     *,
     dynamic_batch: bool = True,
+    batch_axis: int | Sequence[int] = 0,
     platforms: Sequence[str] | None = None,
 ) -> Path:
     """Serialize ``model.apply(variables, *args)`` (eval mode) with ``jax.export`` to the
@@ -37,7 +38,10 @@ def save_exported(
         variables: its variables (baked into the artifact).
         args: an example input, or a tuple of them (shapes and dtypes are what counts).
         f: the file to write.
-        dynamic_batch: leave axis 0 of every input symbolic, so any batch size runs.
+        dynamic_batch: leave the batch axis of every input symbolic, so any batch size
+            runs.
+        batch_axis: the batch axis of every input, or one per input (default 0; 1 for a
+            (T, N) sequence-first input).
         platforms: e.g. ``("cpu", "cuda")``; default: this machine's backend.
 
     Example::
@@ -51,17 +55,8 @@ def save_exported(
         (5, 10)
     """
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
-    (batch,) = jax_export.symbolic_shape(BATCH)
-    specs = []
-    for a in args:
-        shape = tuple(np.shape(a))
-        if dynamic_batch and not shape:
-            raise ExportError("dynamic_batch=True needs every input to have a batch axis")
-        specs.append(
-            jax.ShapeDtypeStruct(
-                (batch, *shape[1:]) if dynamic_batch else shape, np.asarray(a).dtype
-            )
-        )
+    axes = batch_axes(args, batch_axis) if dynamic_batch else [0] * len(args)
+    specs = input_specs(args, dynamic_batch, axes)
     fn = jax.jit(lambda *xs: model.apply(variables, *xs))
     exported = jax_export.export(fn, platforms=platforms)(*specs)
     path = Path(f).absolute()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["BATCH", "ExportError"]
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax import export as jax_export
+
+__all__ = ["BATCH", "ExportError", "batch_axes", "grown", "input_specs"]
 
 # the name of the symbolic batch axis in traced jaxprs, ONNX models and jax.export artifacts
 BATCH = "batch"
@@ -10,3 +17,49 @@ BATCH = "batch"
 
 class ExportError(ValueError):
     """The model cannot be exported: which layer, which JAX primitive, and why."""
+
+
+def batch_axes(args: Sequence[Any], batch_axis: int | Sequence[int]) -> list[int]:
+    """The batch axis of each input (non-negative): ``batch_axis`` for all of them, or one
+    per input (a (T, N) token input, as torch's word-language models take, has it at 1)."""
+    axes = [batch_axis] * len(args) if isinstance(batch_axis, int) else list(batch_axis)
+    if len(axes) != len(args):
+        raise ValueError(f"batch_axis has {len(axes)} axes for {len(args)} inputs")
+    out = []
+    for i, (a, axis) in enumerate(zip(args, axes)):
+        ndim = np.ndim(a)
+        if ndim == 0:
+            raise ExportError(
+                f"dynamic_batch=True needs every input to have a batch axis (input {i} is a scalar)"
+            )
+        if not -ndim <= axis < ndim:
+            raise ExportError(
+                f"input {i} of shape {np.shape(a)} has no axis {axis} to make the batch axis"
+            )
+        out.append(axis % ndim)
+    return out
+
+
+def input_specs(
+    args: Sequence[Any], dynamic_batch: bool, axes: Sequence[int]
+) -> list[jax.ShapeDtypeStruct]:
+    """The inputs' shapes and dtypes, the batch axis of each symbolic if ``dynamic_batch``
+    (one symbol: every input has the same batch size)."""
+    (batch,) = jax_export.symbolic_shape(BATCH)
+    specs = []
+    for a, axis in zip(args, axes):
+        shape = list(np.shape(a))
+        if dynamic_batch:
+            shape[axis] = batch
+        specs.append(jax.ShapeDtypeStruct(tuple(shape), np.asarray(a).dtype))
+    return specs
+
+
+def grown(args: Sequence[Any], axes: Sequence[int]) -> list[np.ndarray]:
+    """The inputs with one more example (the first repeated): a second batch size."""
+    out = []
+    for a, axis in zip(args, axes):
+        a = np.asarray(a)
+        first = np.take(a, [0], axis=axis)
+        out.append(np.concatenate([a, first], axis=axis))
+    return out

@@ -13,13 +13,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import onnx
-from jax import export as jax_export
 from jax.extend import core as jcore
 from onnx import helper
 
 from jaxnn._files import commit, remove, sibling
 from jaxnn.onnx import lower_nn  # noqa: F401 -- registers its rules in RULES
-from jaxnn.onnx.common import BATCH, ExportError
+from jaxnn.onnx.common import ExportError, batch_axes, grown, input_specs
 from jaxnn.onnx.graph import Graph, Tensor, is_static
 from jaxnn.onnx.lower import RULES, Value
 
@@ -183,19 +182,6 @@ def _index0(g: Graph, x: Value, t: int) -> Value:
     return Tensor(g.node1("Gather", [x.name, index], axis=0), x.shape[1:], x.dtype)
 
 
-def _specs(args: Sequence[Any], dynamic_batch: bool) -> list[jax.ShapeDtypeStruct]:
-    (batch,) = jax_export.symbolic_shape(BATCH)
-    specs = []
-    for a in args:
-        shape = tuple(np.shape(a))
-        if dynamic_batch:
-            if not shape:
-                raise ExportError("dynamic_batch=True needs every input to have a batch axis")
-            shape = (batch, *shape[1:])
-        specs.append(jax.ShapeDtypeStruct(shape, np.asarray(a).dtype))
-    return specs
-
-
 def _names(given: Sequence[str] | None, n: int, stem: str) -> list[str]:
     if given is None:
         return [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
@@ -212,10 +198,15 @@ def build(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
+    batch_axis: int | Sequence[int] = 0,
     opset_version: int = DEFAULT_OPSET,
 ) -> onnx.ModelProto:
-    """The ONNX model of ``model.apply(variables, *args)`` (eval mode), in memory."""
-    specs = _specs(args, dynamic_batch)
+    """The ONNX model of ``model.apply(variables, *args)`` (eval mode), in memory.
+
+    Args: as :func:`export`.
+    """
+    axes = _axes(args, dynamic_batch, batch_axis)
+    specs = input_specs(args, dynamic_batch, axes)
     closed, out_tree = jax.make_jaxpr(lambda *xs: model.apply(variables, *xs), return_shape=True)(
         *specs
     )
@@ -223,11 +214,11 @@ def build(
     g = Graph()
     in_names = _names(input_names, len(specs), "input")
     values = []
-    for name, spec in zip(in_names, specs):
+    for name, spec, axis in zip(in_names, specs, axes):
         g.inputs.append(g.value_info(name, spec.shape, spec.dtype))
         values.append(Tensor(name, spec.shape, np.dtype(spec.dtype)))
         if dynamic_batch:
-            g.set_batch_source(name)
+            g.set_batch_source(name, axis)
     outs = lower_jaxpr(g, closed.jaxpr, closed.consts, values, None)
     out_names = _names(output_names, len(outs), "output")
     for name, out, spec in zip(out_names, outs, outputs_spec):
@@ -252,9 +243,8 @@ def _reference(model: Any, variables: Any, args: Sequence[Any]) -> list[np.ndarr
     return [np.asarray(o) for o in jax.tree_util.tree_leaves(out)]
 
 
-def _grown(args: Sequence[Any]) -> list[np.ndarray]:
-    """The inputs with one more example (the first repeated): a second batch size."""
-    return [np.concatenate([np.asarray(a), np.asarray(a)[:1]]) for a in args]
+def _axes(args: Sequence[Any], dynamic_batch: bool, batch_axis: int | Sequence[int]) -> list[int]:
+    return batch_axes(args, batch_axis) if dynamic_batch else [0] * len(args)
 
 
 def check_with_onnxruntime(
@@ -264,6 +254,7 @@ def check_with_onnxruntime(
     args: Sequence[Any],
     *,
     dynamic_batch: bool = True,
+    batch_axis: int | Sequence[int] = 0,
 ) -> float:
     """Run the ONNX file in onnxruntime on ``args`` (and, with a dynamic batch, on one more
     example) and compare with jaxnn; returns the largest error. Raises ExportError above
@@ -273,21 +264,22 @@ def check_with_onnxruntime(
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     worst = 0.0
-    for inputs in [list(args), _grown(args)] if dynamic_batch else [list(args)]:
+    axes = _axes(args, dynamic_batch, batch_axis)
+    for inputs in [list(args), grown(args, axes)] if dynamic_batch else [list(args)]:
         got = session.run(None, {n: np.asarray(a) for n, a in zip(names, inputs)})
         want = _reference(model, variables, inputs)
         for i, (x, y) in enumerate(zip(got, want)):
             if x.shape != y.shape:
                 raise ExportError(
                     f"onnxruntime output {i} has shape {x.shape}, jaxnn's {y.shape} "
-                    f"(batch {len(inputs[0])})"
+                    f"(batch {np.shape(inputs[0])[axes[0]]})"
                 )
             err = float(np.max(np.abs(x.astype(np.float64) - y), initial=0.0))
             bound = ATOL + RTOL * float(np.max(np.abs(y), initial=0.0))
             if not np.isfinite(err) or err > bound:
                 raise ExportError(
                     f"onnxruntime output {i} differs from jaxnn's by {err:.3g} "
-                    f"(allowed {bound:.3g}, batch {len(inputs[0])})"
+                    f"(allowed {bound:.3g}, batch {np.shape(inputs[0])[axes[0]]})"
                 )
             worst = max(worst, err)
     return worst
@@ -302,6 +294,7 @@ def export(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
+    batch_axis: int | Sequence[int] = 0,
     opset_version: int | None = None,
     verify: bool = True,
 ) -> Path:
@@ -321,6 +314,7 @@ def export(
         input_names=input_names,
         output_names=output_names,
         dynamic_batch=dynamic_batch,
+        batch_axis=batch_axis,
         opset_version=opset,
     )
     path = Path(f).absolute()
@@ -330,7 +324,9 @@ def export(
             onnx.checker.check_model(proto)
         onnx.save_model(proto, str(tmp))
         if verify:
-            check_with_onnxruntime(tmp, model, variables, args, dynamic_batch=dynamic_batch)
+            check_with_onnxruntime(
+                tmp, model, variables, args, dynamic_batch=dynamic_batch, batch_axis=batch_axis
+            )
         commit(tmp, path)
     except BaseException:
         remove(tmp)

@@ -55,7 +55,7 @@ class Graph:
         self.outputs: list[onnx.ValueInfoProto] = []
         self._names: dict[str, int] = {}
         self._batch: str | None = None  # int64 [1]: the batch size, read from an input
-        self._batch_source: str | None = None
+        self._batch_source: tuple[str, int] | None = None
         self._consts: dict[tuple, str] = {}
         self.scope = ""  # the jaxnn layer path of the equation being lowered
 
@@ -76,7 +76,8 @@ class Graph:
             if key in self._consts:
                 return self._consts[key]
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # np.ascontiguousarray would make a 0-d array 1-d
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
         if key is not None:
             self._consts[key] = name
         return name
@@ -109,17 +110,19 @@ class Graph:
 
     # ------------------------------------------------------------------ shapes
 
-    def set_batch_source(self, input_name: str) -> None:
-        """The graph input whose axis 0 is the batch (read only if a shape needs it)."""
+    def set_batch_source(self, input_name: str, axis: int = 0) -> None:
+        """The graph input whose axis ``axis`` is the batch (read only if a shape needs
+        it)."""
         if self._batch_source is None:
-            self._batch_source = input_name
+            self._batch_source = (input_name, axis)
 
     def batch(self) -> str:
         """An int64 [1] tensor holding the run-time batch size."""
         if self._batch is None:
             if self._batch_source is None:
                 raise ExportError("a shape depends on the batch size, but no input has it")
-            shape = self.node1("Shape", [self._batch_source], start=0, end=1)
+            name, axis = self._batch_source
+            shape = self.node1("Shape", [name], start=axis, end=axis + 1)
             self._batch = shape
         return self._batch
 
