@@ -319,6 +319,26 @@ def test_scalar_constants_keep_their_shape():
     assert list(g.initializers[0].dims) == []
 
 
+class _Stacking(nn.Module):
+    @linen.compact
+    def __call__(self, x):
+        return jnp.stack([x, 2 * x], axis=0), jnp.stack([x, -x, x + 1], axis=-1)
+
+
+def test_stack_lowers_along_any_axis(tmp_path):
+    """jnp.stack is its own primitive (the phase interleaving of ConvTranspose2d uses it)."""
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    model = _Stacking()
+    v = model.init(jax.random.key(0), x)
+    path = jo.export(model, v, x, tmp_path / "stack.onnx")
+    x4 = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    got = _run(path, x4)
+    want = model.apply(v, x4)
+    assert [g.shape for g in got] == [(2, 4, 3), (4, 3, 3)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, np.asarray(w))
+
+
 @pytest.mark.parametrize("rnn_type", ["GRU", "RNN_TANH"])
 def test_sequence_first_recurrent_models_export_with_batch_axis_1(rnn_type, tmp_path):
     model = models.RNNModel(rnn_type, ntoken=30, ninp=8, nhid=8, nlayers=2)

@@ -330,6 +330,15 @@ def _concatenate(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     return [output(g, eqn, g.node1("Concat", [name_of(g, a) for a in args], axis=axis))]
 
 
+@lowering("stack")
+def _stack(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
+    # jnp.stack: each operand gains the new axis, then they are joined along it
+    axes = axes_tensor(g, [int(eqn.params["axis"])])
+    parts = [g.node1("Unsqueeze", [name_of(g, a), axes]) for a in args]
+    joined = parts[0] if len(parts) == 1 else g.node1("Concat", parts, axis=int(eqn.params["axis"]))
+    return [output(g, eqn, joined)]
+
+
 @lowering("split")
 def _split(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
     sizes, axis = eqn.params["sizes"], int(eqn.params["axis"])
