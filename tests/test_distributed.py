@@ -156,6 +156,9 @@ def test_processes_die_with_a_killed_launcher(child, tmp_path):
 
 
 def test_module_mode_and_bad_arguments(capsys):
+    import jax
+
+    jax.devices()  # JAX's threads are running: launching must not fork into Python code
     assert launch.main(["--nproc", "2", "-m", "platform"]) == 0
     out = capsys.readouterr().out
     assert by_rank(out, 0) == by_rank(out, 1) and len(by_rank(out, 0)) == 1
@@ -164,6 +167,12 @@ def test_module_mode_and_bad_arguments(capsys):
     assert "--nproc must be >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--nproc must be >= 1, got -1"):
         launch.launch([sys.executable, "-c", "pass"], -1)
+
+
+def test_a_command_that_cannot_run_exits_127(capsys):
+    assert launch.launch(["jaxnn-no-such-program", "--flag"], 2) == 127
+    err = capsys.readouterr().err
+    assert "cannot run 'jaxnn-no-such-program': No such file or directory" in err
 
 
 # ----------------------------------------------------------------------------- initialize

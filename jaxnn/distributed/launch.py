@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import IO
 
 from jaxnn.distributed import COORDINATOR_ADDRESS, NUM_PROCESSES, PROCESS_ID
@@ -39,23 +39,29 @@ def free_port(host: str = HOST) -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGKILL when the launcher dies, however it
-    dies (Linux's PR_SET_PDEATHSIG), so a killed launcher leaves no process behind."""
+# Run in each child before the command, in a fresh interpreter that then exec()s the
+# command: Linux's PR_SET_PDEATHSIG makes the child get SIGKILL when the launcher dies,
+# however it dies, and survives the exec. Doing this in a ``preexec_fn`` instead would run
+# Python between fork and exec, which is unsafe when the launching process has threads
+# (JAX's, when launch() is called from a program that uses JAX).
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):  # the launcher died before prctl took effect
+    os._exit(1)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as e:
+    sys.stderr.write(f"jaxnn.distributed.launch: cannot run {sys.argv[2]!r}: {e.strerror}\\n")
+    os._exit(127)
+"""
+
+
+def _with_parent_death(command: Sequence[str]) -> list[str]:
+    """``command``, run so that it dies with this process (on Linux; elsewhere as is)."""
     if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    # everything is looked up before the fork: between fork and exec the child only calls
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent, set_pdeathsig, kill = os.getpid(), 1, int(signal.SIGKILL)
-
-    def preexec() -> None:
-        prctl(set_pdeathsig, kill)
-        if os.getppid() != parent:  # the launcher died before prctl took effect
-            os._exit(1)
-
-    return preexec
+        return list(command)
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
 
 
 def _stream(source: IO[bytes], sink: IO[str], prefix: str, lock: threading.Lock) -> None:
@@ -103,7 +109,6 @@ def launch(
         raise ValueError(f"jaxnn.distributed.launch: --nproc must be >= 1, got {nproc}")
     address = f"{HOST}:{port or free_port()}"
     procs: list[subprocess.Popen] = []
-    preexec = _die_with_parent()
     for rank in range(nproc):
         env = {
             **os.environ,
@@ -114,16 +119,14 @@ def launch(
         }
         procs.append(
             subprocess.Popen(
-                list(command),
+                _with_parent_death(command),
                 env=env,
                 stdin=None if rank == 0 else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # a signal reaches a process once, from the launcher
-                preexec_fn=preexec,
             )
         )
-    # threads only after the last fork: a preexec_fn and running threads do not mix
     lock = threading.Lock()
     readers = [
         threading.Thread(target=_stream, args=(pipe, sink, f"[{rank}] ", lock), daemon=True)
