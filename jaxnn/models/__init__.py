@@ -22,9 +22,13 @@ from jaxnn.models.alexnet import *  # noqa: F403
 from jaxnn.models.cifar10 import *  # noqa: F403
 from jaxnn.models.dcgan import *  # noqa: F403
 from jaxnn.models.densenet import *  # noqa: F403
+from jaxnn.models.efficientnet import *  # noqa: F403
 from jaxnn.models.heads import *  # noqa: F403
 from jaxnn.models.lenet import *  # noqa: F403
 from jaxnn.models.mlp import *  # noqa: F403
+from jaxnn.models.mobilenetv2 import *  # noqa: F403
+from jaxnn.models.mobilenetv3 import *  # noqa: F403
+from jaxnn.models.regnet import *  # noqa: F403
 from jaxnn.models.residual import *  # noqa: F403
 from jaxnn.models.resnet import *  # noqa: F403
 from jaxnn.models.shufflenet import *  # noqa: F403
@@ -40,9 +44,13 @@ FAMILIES = tuple(
         "cifar10",
         "dcgan",
         "densenet",
+        "efficientnet",
         "heads",
         "lenet",
         "mlp",
+        "mobilenetv2",
+        "mobilenetv3",
+        "regnet",
         "residual",
         "resnet",
         "shufflenet",
