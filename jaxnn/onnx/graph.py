@@ -76,7 +76,9 @@ class Graph:
             if key in self._consts:
                 return self._consts[key]
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # C order, keeping a scalar 0-d (np.ascontiguousarray would make it shape [1],
+        # which an Unsqueeze then lifts to one rank too many)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, order="C"), name))
         if key is not None:
             self._consts[key] = name
         return name
