@@ -224,6 +224,14 @@ class EfficientNet(Module):
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
+
+    Example::
+
+        >>> model = efficientnet_b0(num_classes=10)
+        >>> x = model.example_input(batch_size=2)  # (2, 3, 224, 224) float32
+        >>> out, variables = jax.eval_shape(model.init_with_output, jax.random.key(0), x)
+        >>> out.shape
+        (2, 10)
     """
 
     inverted_residual_setting: Sequence[_MBConvConfig]

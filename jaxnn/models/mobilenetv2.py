@@ -108,6 +108,14 @@ class MobileNetV2(Module):
 
     Shape:
         (N, 3, H, W) -> (N, num_classes).
+
+    Example::
+
+        >>> model = mobilenet_v2(num_classes=10)
+        >>> x = model.example_input(batch_size=2)  # (2, 3, 224, 224) float32
+        >>> out, variables = jax.eval_shape(model.init_with_output, jax.random.key(0), x)
+        >>> out.shape
+        (2, 10)
     """
 
     num_classes: int = 1000
