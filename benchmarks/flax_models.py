@@ -180,6 +180,84 @@ class DCGANGenerator(nn.Module):
         return jnp.tanh(x)  # (N, image_size, image_size, nc)
 
 
+class Bottleneck(nn.Module):
+    """ResNet v1.5's bottleneck: conv1x1 - bn - relu - conv3x3 (strided) - bn - relu -
+    conv1x1 (4x planes) - bn, plus the (projected) shortcut, relu."""
+
+    planes: int
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        s = (self.stride, self.stride)
+        out = nn.relu(_bn(train)(nn.Conv(self.planes, (1, 1), use_bias=False)(x)))
+        out = nn.Conv(self.planes, (3, 3), s, padding=1, use_bias=False)(out)
+        out = nn.relu(_bn(train)(out))
+        out = _bn(train)(nn.Conv(4 * self.planes, (1, 1), use_bias=False)(out))
+        if self.stride != 1 or x.shape[-1] != 4 * self.planes:
+            x = _bn(train)(nn.Conv(4 * self.planes, (1, 1), s, use_bias=False)(x))
+        return nn.relu(out + x)
+
+
+class ResNet50(nn.Module):
+    """ResNet-50: 7x7/2 stem, 3x3/2 max pool, stages of (3, 4, 6, 3) bottlenecks."""
+
+    num_classes: int = 1000
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        x = nn.Conv(64, (7, 7), (2, 2), padding=3, use_bias=False)(x)
+        x = nn.relu(_bn(train)(x))
+        x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+        for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+            for j in range(blocks):
+                x = Bottleneck(planes, 2 if i > 0 and j == 0 else 1)(x, train)
+        x = jnp.mean(x, axis=(1, 2))  # (N, 2048)
+        return nn.Dense(self.num_classes)(x)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNet V2's block: conv1x1 expansion (unless ``expand`` is 1) - bn - relu6 -
+    depthwise conv3x3 - bn - relu6 - conv1x1 - bn, plus the input where shapes allow."""
+
+    features: int
+    stride: int
+    expand: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        hidden = x.shape[-1] * self.expand
+        y = x
+        if self.expand != 1:
+            y = nn.relu6(_bn(train)(nn.Conv(hidden, (1, 1), use_bias=False)(y)))
+        s = (self.stride, self.stride)
+        y = nn.Conv(hidden, (3, 3), s, padding=1, feature_group_count=hidden, use_bias=False)(y)
+        y = nn.relu6(_bn(train)(y))
+        y = _bn(train)(nn.Conv(self.features, (1, 1), use_bias=False)(y))
+        return x + y if self.stride == 1 and x.shape[-1] == self.features else y
+
+
+class MobileNetV2(nn.Module):
+    """MobileNet V2: conv3x3/2, 17 inverted residual blocks, conv1x1 to 1280, global
+    average pool, dropout 0.2, Dense."""
+
+    num_classes: int = 1000
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        x = nn.Conv(32, (3, 3), (2, 2), padding=1, use_bias=False)(x)
+        x = nn.relu6(_bn(train)(x))
+        setting = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2))
+        setting += ((6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+        for t, c, n, s in setting:
+            for i in range(n):
+                x = InvertedResidual(c, s if i == 0 else 1, t)(x, train)
+        x = nn.relu6(_bn(train)(nn.Conv(1280, (1, 1), use_bias=False)(x)))
+        x = jnp.mean(x, axis=(1, 2))  # (N, 1280)
+        x = nn.Dropout(0.2, deterministic=not train)(x)
+        return nn.Dense(self.num_classes)(x)
+
+
 FLAX_MODELS: dict[str, type[nn.Module]] = {
     "SimpleCNN": SimpleCNN,
     "LeNet": LeNet,

@@ -12,9 +12,9 @@ Suites:
              eval (benchmarks/export.py).
     integrity: VGG16-sized save, load and convert with jaxnn's integrity checks and
              without them (:mod:`benchmarks.integrity`; ``--models`` picks another model).
-    vision:  vision train steps (the DCGAN generator: transposed convolutions) beside raw
-             Flax, torch eager and torch.compile, and convolution micro-benchmarks
-             (benchmarks/vision.py).
+    vision:  vision train steps (the DCGAN generator: transposed convolutions; resnet50;
+             mobilenet_v2: depthwise convolutions) beside raw Flax, torch eager and
+             torch.compile, and convolution micro-benchmarks (benchmarks/vision.py).
     sequence: GPT and LSTM train steps and GPT generate tokens/s (benchmarks/sequence.py).
 """
 

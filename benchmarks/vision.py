@@ -78,10 +78,48 @@ def _dcgan_generator_row(batch: int, image_size: int, ngf: int, nz: int = 100) -
     )
 
 
+def _zoo_row(name: str, flax_name: str, batch: int, size: int, classes: int = 10) -> VisionRow:
+    """A torchvision classification model by builder name: jaxnn's, torchvision's own
+    (the torch twin) and the raw Flax twin ``benchmarks.flax_models.<flax_name>``."""
+
+    def jaxnn_model():
+        from jaxnn.models import get_model
+
+        return get_model(name, num_classes=classes)
+
+    def flax_model():
+        from benchmarks import flax_models
+
+        return getattr(flax_models, flax_name)(num_classes=classes)
+
+    def torch_model():
+        from jaxnn.compat.torchvision_models import get_model
+
+        return get_model(name, num_classes=classes)
+
+    return VisionRow(
+        f"{name} {size}x{size}",
+        batch,
+        (3, size, size),
+        jaxnn_model,
+        flax_model,
+        torch_model,
+        "label",
+        (classes,),
+        lr=1e-3,
+        betas=(0.9, 0.999),
+    )
+
+
 ROWS: dict[str, Callable[[bool], VisionRow]] = {
     # the PyTorch DCGAN example's generator; quick: a tiny one to smoke-test the suite
     "dcgan_generator": lambda quick: (
         _dcgan_generator_row(2, 32, 8) if quick else _dcgan_generator_row(16, 64, 64)
+    ),
+    # torchvision's zoo: bottlenecks, and depthwise convolutions (slow on XLA:CPU)
+    "resnet50": lambda quick: _zoo_row("resnet50", "ResNet50", *((2, 32) if quick else (16, 64))),
+    "mobilenet_v2": lambda quick: _zoo_row(
+        "mobilenet_v2", "MobileNetV2", *((2, 32) if quick else (16, 64))
     ),
 }
 
@@ -126,9 +164,10 @@ def _flax(row: VisionRow) -> Contender:
 
     model, tx = row.flax(), optax.adam(row.lr, b1=row.betas[0], b2=row.betas[1])
     x, y = (_nhwc(a) for a in _data(row))
-    variables = model.init(jax.random.key(0), x, train=False)
+    key = jax.random.key(0)
+    variables = model.init(key, x, train=False)
     state = (variables["params"], variables.get("batch_stats", {}))
-    state = (*state, tx.init(state[0]))
+    state = (*state, tx.init(state[0]), jnp.zeros((), jnp.int32))
 
     def loss_fn(out, y):
         if row.target == "image":
@@ -137,18 +176,23 @@ def _flax(row: VisionRow) -> Contender:
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def step(state, loss_sum, batch):
-        params, stats, opt_state = state
+        params, stats, opt_state, n = state
 
         def compute(p):
             out, upd = model.apply(
-                {"params": p, "batch_stats": stats}, batch[0], train=True, mutable=["batch_stats"]
+                {"params": p, "batch_stats": stats},
+                batch[0],
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": jax.random.fold_in(key, n)},  # a fresh key per step
             )
             return loss_fn(out, batch[1]), upd.get("batch_stats", {})
 
         (loss, stats), grads = jax.value_and_grad(compute, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         # the running loss a Flax user's loop keeps (jaxnn's step keeps its metrics too)
-        return (optax.apply_updates(params, updates), stats, opt_state), loss_sum + loss
+        params = optax.apply_updates(params, updates)
+        return (params, stats, opt_state, n + 1), loss_sum + loss
 
     box = {"s": state, "l": jnp.zeros(())}
     data = jax.device_put((x, y))

@@ -22,10 +22,14 @@ from jaxnn.models.alexnet import *  # noqa: F403
 from jaxnn.models.cifar10 import *  # noqa: F403
 from jaxnn.models.dcgan import *  # noqa: F403
 from jaxnn.models.densenet import *  # noqa: F403
+from jaxnn.models.efficientnet import *  # noqa: F403
 from jaxnn.models.gpt import *  # noqa: F403
 from jaxnn.models.heads import *  # noqa: F403
 from jaxnn.models.lenet import *  # noqa: F403
 from jaxnn.models.mlp import *  # noqa: F403
+from jaxnn.models.mobilenetv2 import *  # noqa: F403
+from jaxnn.models.mobilenetv3 import *  # noqa: F403
+from jaxnn.models.regnet import *  # noqa: F403
 from jaxnn.models.residual import *  # noqa: F403
 from jaxnn.models.resnet import *  # noqa: F403
 from jaxnn.models.shufflenet import *  # noqa: F403
@@ -42,10 +46,14 @@ FAMILIES = tuple(
         "cifar10",
         "dcgan",
         "densenet",
+        "efficientnet",
         "gpt",
         "heads",
         "lenet",
         "mlp",
+        "mobilenetv2",
+        "mobilenetv3",
+        "regnet",
         "residual",
         "resnet",
         "shufflenet",

@@ -1,5 +1,6 @@
 """What torchvision's model builders share: an ImageNet-sized example input, the
-``weights`` argument (jaxnn downloads nothing), and arguments a builder fixes."""
+``weights`` argument (jaxnn downloads nothing), arguments a builder fixes, and the
+rounding of channel counts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import jax
 import jax.numpy as jnp
 from flax.linen import nowrap
 
-__all__ = ["MODELS", "image_input", "no_pretrained_weights", "register_model", "set_fixed"]
+__all__ = [
+    "MODELS",
+    "image_input",
+    "make_divisible",
+    "no_pretrained_weights",
+    "register_model",
+    "set_fixed",
+]
 
 # name -> builder (a model class, or a function returning a model): what
 # jaxnn.models.get_model builds and list_models lists
@@ -58,3 +66,13 @@ def set_fixed(kwargs: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
             )
         out[name] = value
     return out
+
+
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """``v`` rounded to the nearest multiple of ``divisor`` (at least ``min_value``,
+    default ``divisor``), one multiple up where rounding lost more than 10%: how
+    torchvision's MobileNets, EfficientNets and RegNets round channel counts."""
+    if min_value is None:
+        min_value = divisor
+    out = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out

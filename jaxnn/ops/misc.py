@@ -48,6 +48,10 @@ class Conv2dNormActivation(Sequential):
         dilation: Default: 1.
         inplace: passed to the activation. Default: True.
         bias: the convolution's bias. Default: None, a bias only without a norm layer.
+        conv_layer: builds the convolution, called with Conv2d's arguments (torchvision's
+            ``_ConvNormActivation`` argument); a model passes e.g.
+            ``functools.partial(nn.Conv2d, weight_init=...)`` for its initialisation,
+            which Flax fixes when a layer is built. Default: ``nn.Conv2d``.
 
     Shape:
         (N, in_channels, H, W) -> (N, out_channels, H_out, W_out).
@@ -66,6 +70,7 @@ class Conv2dNormActivation(Sequential):
         dilation: int | tuple[int, int] = 1,
         inplace: bool | None = True,
         bias: bool | None = None,
+        conv_layer: LayerFactory = Conv2d,
         **kwargs: Any,
     ) -> None:
         if "layers" in kwargs:  # Flax's clone() passes the children already built
@@ -79,7 +84,7 @@ class Conv2dNormActivation(Sequential):
         if bias is None:
             bias = norm_layer is None
         layers = [
-            Conv2d(
+            conv_layer(
                 in_channels,
                 out_channels,
                 kernel_size,
@@ -111,6 +116,9 @@ class SqueezeExcitation(Module):
         squeeze_channels: channels of the bottleneck.
         activation: Default: ``nn.ReLU``.
         scale_activation: Default: ``nn.Sigmoid``.
+        conv_layer: builds ``fc1`` and ``fc2``, called with Conv2d's arguments; a jaxnn
+            addition, for a model's initialisation (see :class:`Conv2dNormActivation`).
+            Default: ``nn.Conv2d``.
 
     Children ``avgpool``, ``fc1``, ``fc2`` (1x1 Conv2d), ``activation``,
     ``scale_activation``, as torchvision's.
@@ -123,11 +131,12 @@ class SqueezeExcitation(Module):
     squeeze_channels: int
     activation: LayerFactory = ReLU
     scale_activation: LayerFactory = Sigmoid
+    conv_layer: LayerFactory = Conv2d
 
     def setup(self) -> None:
         self.avgpool = AdaptiveAvgPool2d(1)
-        self.fc1 = Conv2d(self.input_channels, self.squeeze_channels, 1)
-        self.fc2 = Conv2d(self.squeeze_channels, self.input_channels, 1)
+        self.fc1 = self.conv_layer(self.input_channels, self.squeeze_channels, 1)
+        self.fc2 = self.conv_layer(self.squeeze_channels, self.input_channels, 1)
         # torchvision names these children `activation` and `scale_activation`; here those
         # names hold the constructor arguments (the layers have no parameters)
         self.activation_ = self.activation()

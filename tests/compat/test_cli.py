@@ -294,6 +294,37 @@ def test_verify_fails_on_a_diverging_layer(lenet_pth, monkeypatch, capsys):
     assert "result: FAIL, first divergence: conv2" in out
 
 
+def test_torchvision_model_round_trip_and_verify(tmp_path, capsys):
+    """A torchvision zoo model by builder name: its torch twin is torchvision's own
+    builder, weights convert there and back bit-exact, and verify passes in eval and
+    train mode (BatchNorm eps 0.001 / momentum 0.01, squeeze-and-excitation, Hardswish)."""
+    from jaxnn.compat import torchvision_models
+
+    kwargs = {"num_classes": 10, "dropout": 0.0}  # no dropout: train mode is compared too
+    torch.manual_seed(0)
+    state_dict = torchvision_models.get_model("mobilenet_v3_small", **kwargs).state_dict()
+    for key, value in state_dict.items():  # torchvision's init, with statistics to match
+        if key.endswith("num_batches_tracked"):
+            value.fill_(17)
+        elif key.endswith(("running_var", "1.weight")) and value.ndim == 1:
+            value.uniform_(0.5, 1.5)
+        elif key.endswith(("running_mean", "bias")):
+            value.normal_(0.0, 0.1)
+        elif value.ndim == 2:  # the classifier's Linear layers, torchvision's N(0, 0.01)
+            value.normal_(0.0, value.shape[1] ** -0.5)
+    torch.save(state_dict, tmp_path / "src.pth")
+    args = ["--model", "mobilenet_v3_small", "--model-kwargs", json.dumps(kwargs)]
+    assert main(["convert", str(tmp_path / "src.pth"), str(tmp_path / "ckpt"), *args]) == 0
+    assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
+    _assert_bit_exact(_load_pth(tmp_path / "back.pth"), state_dict)
+    capsys.readouterr()
+    verify = ["verify", str(tmp_path / "src.pth"), *args, "--input-shape", "2,3,64,64"]
+    assert main(verify) == 0
+    out = capsys.readouterr().out
+    assert "parity MobileNetV3 (eval mode)" in out and "(train mode)" in out
+    assert "features.1.block.1.fc2" in out and "result: OK" in out and "FAIL" not in out
+
+
 # --- inspect ---------------------------------------------------------------------------
 
 

@@ -9,13 +9,17 @@ and running statistics.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 
 import jax
 import numpy as np
 import pytest
 import torch
+from conftest import load_torch
 
+import jaxnn as nn
 from jaxnn import introspect
 from jaxnn import models as jm
 from jaxnn.compat import flax_to_torch, torch_to_flax
@@ -30,7 +34,8 @@ REQUIRED = {
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
     "wide_resnet50_2", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
     "vgg19", "vgg19_bn", "alexnet", "squeezenet1_0", "squeezenet1_1", "densenet121",
-    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_0", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "regnet_y_400mf",
 }  # fmt: skip
 # one model per family, on small inputs: (builder, input size)
 NUMERIC = {
@@ -41,6 +46,10 @@ NUMERIC = {
     "squeezenet1_1": 64,
     "densenet121": 64,
     "shufflenet_v2_x0_5": 64,
+    "mobilenet_v2": 64,
+    "mobilenet_v3_small": 64,
+    "efficientnet_b0": 64,
+    "regnet_y_400mf": 64,
 }
 
 
@@ -51,10 +60,29 @@ def test_the_zoo_has_torchvisions_names():
             jm.get_model(name, weights="DEFAULT")
 
 
+@contextlib.contextmanager
+def _meta_device():
+    """Build torchvision models on the meta device (nothing allocated). RegNet's
+    BlockParams reads its stage widths back from tensors: those it computes on the CPU."""
+    params = importlib.import_module("torchvision.models.regnet").BlockParams
+    original = params.from_init_params
+
+    def on_cpu(*args, **kwargs):
+        with torch.device("cpu"):
+            return original(*args, **kwargs)
+
+    params.from_init_params = on_cpu
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        params.from_init_params = original
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_keys_and_shapes_equal_torchvisions(name):
     """Abstract variables (nothing allocated) against torchvision's meta-device model."""
-    with torch.device("meta"):
+    with _meta_device():
         theirs = {
             k: tuple(t.shape) for k, t in tvm.get_model(name, num_classes=10).state_dict().items()
         }
@@ -124,7 +152,7 @@ def test_outputs_equal_torchvisions_both_ways(name):
     variables = torch_to_flax(theirs.state_dict(), template)
     _close(apply(variables, x), _forward(theirs, x), f"{name} torchvision weights")
     mine = _random_like(template, seed=1)  # weights that start on the jaxnn side
-    with torch.device("meta"):
+    with _meta_device():
         twin = tvm.get_model(name, num_classes=10)
     twin.load_state_dict(flax_to_torch(mine), strict=True, assign=True)
     _close(apply(mine, x), _forward(twin.eval(), x), f"{name} jaxnn weights")
@@ -135,6 +163,9 @@ NO_DROPOUT = {
     "alexnet": {"dropout": 0.0},
     "vgg11_bn": {"dropout": 0.0},
     "squeezenet1_1": {"dropout": 0.0},
+    "mobilenet_v2": {"dropout": 0.0},
+    "mobilenet_v3_small": {"dropout": 0.0},
+    "efficientnet_b0": {"dropout": 0.0, "stochastic_depth_prob": 0.0},
 }
 
 
@@ -153,3 +184,105 @@ def test_train_mode_and_running_statistics_equal_torchvisions(name):
     assert set(ours) == set(theirs_buffers)
     for key, value in theirs_buffers.items():
         _close(ours[key], value.numpy(), f"{name} {key}")
+
+
+# small configurations of the classes, built alike from torchvision's module and jaxnn's
+SMALL = {
+    "mobilenetv2": lambda m: m.MobileNetV2(
+        10, inverted_residual_setting=[[1, 16, 1, 1], [6, 24, 2, 2]]
+    ),
+    "mobilenetv3": lambda m: m.MobileNetV3(
+        [
+            m.InvertedResidualConfig(16, 3, 16, 16, True, "RE", 2, 1, 1.0),
+            m.InvertedResidualConfig(16, 5, 72, 24, True, "HS", 1, 1, 1.0),
+        ],
+        128,
+        num_classes=10,
+    ),
+    "efficientnet": lambda m: m.EfficientNet(
+        [m.MBConvConfig(1, 3, 1, 32, 16, 1), m.MBConvConfig(6, 5, 2, 16, 24, 2)],
+        0.2,
+        num_classes=10,
+    ),
+    "regnet": lambda m: m.RegNet(
+        m.BlockParams.from_init_params(3, 24, 24.48, 2.54, 8, se_ratio=0.25), num_classes=10
+    ),
+}
+
+
+@pytest.mark.parametrize("family", list(SMALL))
+def test_initialisation_is_torchvisions(family):
+    """Every tensor drawn as torchvision draws it: constants equal; random tensors of n
+    draws with torchvision's standard deviation (ratio within 5 / sqrt(n) of 1) and mean
+    (within 5 std / sqrt(n)), several standard errors of comparing two samples: another
+    initialiser (fan, gain, torch's default) fails, a fair draw passes."""
+    torch.manual_seed(0)
+    theirs = SMALL[family](importlib.import_module(f"torchvision.models.{family}")).state_dict()
+    model = SMALL[family](importlib.import_module(f"jaxnn.models.{family}"))
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    ours = introspect.state_dict(jax.jit(model.init)(jax.random.key(0), x))
+    assert set(ours) == set(theirs)
+    for key, want in theirs.items():
+        got, want = np.asarray(ours[key], np.float64), want.numpy().astype(np.float64)
+        assert got.shape == want.shape, key
+        if want.std() == 0:
+            assert np.array_equal(got, want), key
+            continue
+        bound = 5 / np.sqrt(want.size)
+        assert abs(got.std() / want.std() - 1) <= bound, (key, got.std(), want.std())
+        assert abs(got.mean() - want.mean()) <= bound * want.std(), (key, got.mean(), want.mean())
+
+
+def test_stochastic_depth_drops_the_residual_branch_in_train_mode():
+    """An MBConv block whose branch is always dropped (p=1) returns its input in train
+    mode (a 'dropout' rng given), as torchvision's does; in eval mode it adds the branch."""
+    from jaxnn.models import efficientnet
+
+    ours = efficientnet.MBConv(efficientnet.MBConvConfig(4, 3, 1, 8, 8, 1), 1.0, nn.BatchNorm2d)
+    tv = importlib.import_module("torchvision.models.efficientnet")
+    theirs = tv.MBConv(tv.MBConvConfig(4, 3, 1, 8, 8, 1), 1.0, torch.nn.BatchNorm2d)
+    x = np.random.default_rng(0).standard_normal((2, 8, 5, 5)).astype(np.float32)
+    v = ours.init(jax.random.key(0), x)
+    out, _ = ours.apply(v, x, rngs={"dropout": jax.random.key(1)}, mutable=["batch_stats"])
+    np.testing.assert_array_equal(np.asarray(out), x)
+    np.testing.assert_array_equal(_forward(theirs.train(), x), x)
+    eval_out = ours.apply(v, x)
+    _close(eval_out, _forward(load_torch(theirs, v).eval(), x), "MBConv eval")
+    assert np.max(np.abs(np.asarray(eval_out) - x)) > 1e-3  # the branch is there in eval mode
+
+
+# what each family refuses, and the message (torchvision's own, checked on both sides)
+BAD = [
+    ("mobilenetv2", lambda m: m.MobileNetV2(inverted_residual_setting=[[1, 16, 1]]), ValueError,
+     "inverted_residual_setting should be non-empty or a 4-element list"),
+    ("mobilenetv2", lambda m: m.InvertedResidual(16, 16, 3, 6), ValueError,
+     "stride should be 1 or 2 instead of 3"),
+    ("mobilenetv3", lambda m: m.MobileNetV3([], 128), ValueError,
+     "The inverted_residual_setting should not be empty"),
+    ("mobilenetv3", lambda m: m.MobileNetV3([(16, 3, 16, 16)], 128), TypeError,
+     r"The inverted_residual_setting should be List\[InvertedResidualConfig\]"),
+    ("mobilenetv3",
+     lambda m: m.InvertedResidual(
+         m.InvertedResidualConfig(16, 3, 16, 16, True, "RE", 3, 1, 1.0), None),
+     ValueError, "illegal stride value"),
+    ("efficientnet", lambda m: m.EfficientNet([], 0.2), ValueError,
+     "The inverted_residual_setting should not be empty"),
+    ("efficientnet", lambda m: m.EfficientNet([(1, 3, 1, 32, 16, 1)], 0.2), TypeError,
+     r"The inverted_residual_setting should be List\[MBConvConfig\]"),
+    ("efficientnet", lambda m: m.MBConv(m.MBConvConfig(1, 3, 3, 32, 16, 1), 0.0, None),
+     ValueError, "illegal stride value"),
+    ("regnet", lambda m: m.BlockParams.from_init_params(16, 50, 27.89, 2.09, 8), ValueError,
+     "Invalid RegNet settings"),
+    ("regnet", lambda m: m.BlockParams.from_init_params(16, 48, 27.89, 1.0, 8), ValueError,
+     "Invalid RegNet settings"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("family", "build", "error", "match"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)]
+)
+def test_bad_arguments_are_refused_as_torchvision_refuses_them(family, build, error, match):
+    with pytest.raises(error, match=match):
+        build(importlib.import_module(f"torchvision.models.{family}"))
+    with pytest.raises(error, match=match):
+        build(importlib.import_module(f"jaxnn.models.{family}"))

@@ -100,6 +100,24 @@ def test_squeeze_excitation(activation, scale, tv, rng):
     _compare(ours, theirs, x, rng)
 
 
+def test_conv_layer_builds_the_convolutions(tv, rng):
+    """conv_layer (torchvision's _ConvNormActivation argument; a jaxnn addition for
+    SqueezeExcitation) is how a model gives its convolutions their initialisation."""
+    conv = functools.partial(
+        nn.Conv2d, weight_init=nn.init.constant_(0.25), bias_init=nn.init.constant_(-0.5)
+    )
+    x = rng.standard_normal((2, 6, 5, 4)).astype(np.float32)
+    block = ops.Conv2dNormActivation(6, 4, groups=2, bias=True, conv_layer=conv)
+    se = ops.SqueezeExcitation(6, 3, conv_layer=conv)
+    for ours, keys in ((block, ("0",)), (se, ("fc1", "fc2"))):
+        params = ours.init(jax.random.key(0), x)["params"]
+        for key in keys:
+            np.testing.assert_array_equal(params[key]["kernel"], 0.25)
+            np.testing.assert_array_equal(params[key]["bias"], -0.5)
+    _compare(se, tv.SqueezeExcitation(6, 3), x, rng)
+    _compare(block, tv.Conv2dNormActivation(6, 4, groups=2, bias=True), x, rng)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
