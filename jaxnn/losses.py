@@ -821,7 +821,9 @@ def triplet_margin_loss(
     ``pairwise_distance``); with ``swap``, ``d(a, n)`` becomes ``min(d(a, n), d(p, n))``.
 
     Args:
-        anchor, positive, negative: embeddings with the same number of dimensions.
+        anchor: the reference embeddings.
+        positive: embeddings to pull towards ``anchor`` (as many dimensions as it has).
+        negative: embeddings to push away from ``anchor`` (as many dimensions too).
         margin: the required gap, positive.
         p: the norm degree.
         eps: added to the differences.
@@ -864,7 +866,9 @@ def triplet_margin_with_distance_loss(
     """Triplet loss ``max(0, margin + d(a, p) - d(a, n))`` with any distance ``d``.
 
     Args:
-        anchor, positive, negative: embeddings with the same number of dimensions.
+        anchor: the reference embeddings.
+        positive: embeddings to pull towards ``anchor`` (as many dimensions as it has).
+        negative: embeddings to push away from ``anchor`` (as many dimensions too).
         distance_function: ``(x, y) -> distances``; default torch's
             ``pairwise_distance`` (2-norm, ``eps=1e-6``).
         margin: the required gap, positive.
