@@ -4,8 +4,9 @@ from __future__ import annotations
 
 __all__ = ["BATCH", "ExportError"]
 
-# the name of the symbolic batch axis in traced jaxprs, ONNX models and jax.export artifacts
 BATCH = "batch"
+"""The name of the symbolic batch axis in traced jaxprs, ONNX models and jax.export
+artifacts."""
 
 
 class ExportError(ValueError):
