@@ -28,8 +28,14 @@ _READ_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Record:
-    """One stored (uncompressed) record: its name in the archive, the offset of its first
-    byte in the file, its size and its CRC-32 from the archive's directory."""
+    """One stored (uncompressed) record of the archive.
+
+    Attributes:
+        name: its name in the archive (``<archive>/data/<key>`` for a storage).
+        offset: the offset of its first data byte in the file.
+        size: its size in bytes.
+        crc: its CRC-32 from the archive's directory.
+    """
 
     name: str
     offset: int
@@ -39,10 +45,16 @@ class Record:
 
 @dataclass(frozen=True)
 class ArchiveIndex:
-    """The stored tensor records of an archive by the offset of their data
-    (``storages``), the archive's byte order record (None when it has none), and whether
-    some tensor record is compressed (re-zipped: torch never writes one so, and a memory-
-    mapped torch.load reads its compressed bytes as values)."""
+    """What :func:`index` finds in an archive.
+
+    Attributes:
+        storages: the stored tensor records by the offset of their data.
+        byteorder: the archive's byte order record (``'little'``, ``'big'``), or None
+            when it has none.
+        compressed: whether some tensor record is compressed (re-zipped: torch never
+            writes one so, and a memory-mapped torch.load reads its compressed bytes as
+            values).
+    """
 
     storages: dict[int, Record]
     byteorder: str | None
@@ -72,6 +84,9 @@ def _data_offset(f: BinaryIO, info: zipfile.ZipInfo) -> int:
 def index(path: Path) -> ArchiveIndex:
     """Read the archive's directory; check every record but the tensor records whole.
 
+    Args:
+        path: the ``torch.save`` file.
+
     Raises:
         ValueError: a record fails its CRC-32 check, or the archive is unreadable.
     """
@@ -99,6 +114,7 @@ def check_records(path: Path, keys: dict[str, list[str]]) -> None:
     """Check every tensor record's CRC-32, streaming it (for files torch reads itself).
 
     Args:
+        path: the ``torch.save`` file.
         keys: the state_dict keys each record holds, by record name, where known.
 
     Raises:
@@ -121,7 +137,14 @@ def check_records(path: Path, keys: dict[str, list[str]]) -> None:
 class RecordCRC:
     """The CRC-32 of one record, folded in as its bytes are read: the caller feeds the
     bytes it reads (:meth:`update`), and :meth:`finish` reads whatever part of the record
-    it did not (a tensor may be a view of part of a storage) and compares."""
+    it did not (a tensor may be a view of part of a storage) and compares.
+
+    Args:
+        f: the file, open for binary reading and seekable.
+        record: the record being read.
+        start: the file offset where the caller's reading starts; the record's bytes
+            before it are read and folded in now.
+    """
 
     def __init__(self, f: Any, record: Record, start: int):
         self._f, self._record, self._crc = f, record, 0
@@ -158,7 +181,12 @@ class RecordCRC:
 
 def record_keys(meta: Any, archive: ArchiveIndex) -> dict[str, list[str]]:
     """The keys of a state_dict of meta tensors (``torch.load(map_location="meta")``)
-    each tensor record holds, where torch says where their storages lie."""
+    each tensor record holds, where torch says where their storages lie.
+
+    Args:
+        meta: the state_dict of meta tensors.
+        archive: the archive's :func:`index`.
+    """
     keys: dict[str, list[str]] = {}
     for key, t in meta.items():
         record = archive.storages.get(getattr(t.untyped_storage(), "_checkpoint_offset", None))

@@ -310,7 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``jaxnn-compat`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    """Run ``jaxnn-compat`` and return the exit code (0 ok, 1 parity failed, 2 bad input).
+
+    Args:
+        argv: the arguments after the program name, e.g. ``["inspect", "model.pth"]``.
+            Default: None (``sys.argv[1:]``).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

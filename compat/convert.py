@@ -40,7 +40,11 @@ BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 def to_numpy(value: Any) -> np.ndarray:
     """A torch tensor, jax array or numpy array -> numpy without a copy where possible,
-    bit for bit (bfloat16 too)."""
+    bit for bit (bfloat16 too).
+
+    Args:
+        value: the tensor or array (a torch tensor is detached and moved to the CPU).
+    """
     if type(value).__module__.startswith("torch"):
         import torch
 
@@ -52,7 +56,11 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def from_numpy(array: np.ndarray) -> Any:
-    """numpy -> a torch tensor sharing its memory (bfloat16 too)."""
+    """numpy -> a torch tensor sharing its memory (bfloat16 too).
+
+    Args:
+        array: the numpy array (ml_dtypes' bfloat16 becomes ``torch.bfloat16``).
+    """
     import torch
 
     if array.dtype == BFLOAT16:
@@ -62,7 +70,11 @@ def from_numpy(array: np.ndarray) -> Any:
 
 def leaf_to_torch(leaf: TorchLeaf) -> Any:
     """One jaxnn leaf -> its torch tensor: torch's layout, a new C-ordered copy (0-d kept
-    0-d), the same bits in the same dtype (the rule's ``torch_dtype`` where it has one)."""
+    0-d), the same bits in the same dtype (the rule's ``torch_dtype`` where it has one).
+
+    Args:
+        leaf: the leaf with its torch key and rule (from ``jaxnn.state_dict.torch_leaves``).
+    """
     import torch
 
     view = leaf.rule.to_torch(to_numpy(leaf.leaf))
@@ -81,6 +93,9 @@ def flax_to_torch(variables: Mapping[str, Any]) -> dict[str, Any]:
     torch twin of the model. Values are copied bit for bit in their own dtype (torch's
     ``num_batches_tracked`` counters become int64). A tied weight appears under each of
     its keys as one tensor, as in torch. ``variables`` is not modified.
+
+    Args:
+        variables: the model's variables (``params``, ``batch_stats``, buffers, ties).
 
     Example::
 

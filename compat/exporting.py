@@ -32,6 +32,19 @@ def export_onnx(
     checked in onnxruntime at two batch sizes on seeded inputs; returns the written path
     and the example input shape.
 
+    Args:
+        src: a jaxnn checkpoint directory or a ``.pth``/``.pt``/``.safetensors`` file.
+        dst: the ONNX file to write; its name ends in ``.onnx``.
+        model: a ``jaxnn.models`` name or ``module.path:ClassName``.
+        model_kwargs: the model's constructor arguments. Default: None.
+        input_shape: the example input's shape, batch axis included. Default: None (the
+            model's ``example_input()``).
+        opset: the ONNX opset. Default: None (:data:`jaxnn.onnx.DEFAULT_OPSET`).
+        force: replace an existing ``dst``. Default: False.
+        seed: the seed of the example inputs. Default: 0.
+        log: receives one-line notes (e.g. which checkpoint entry was used). Default:
+            None (silent).
+
     Raises:
         ConversionError: bad input, or a model that cannot be exported (the message names
             the layer and the JAX primitive); nothing is left at ``dst``.

@@ -57,11 +57,13 @@ __all__ = [
 ]
 
 TORCH_SUFFIXES = (".pth", ".pt")
+"""The suffixes of ``torch.save`` files."""
 SAFETENSORS_SUFFIX = ".safetensors"
-# Bytes of one block when a tensor is read from its file a block of leading-axis rows at a time.
+"""The suffix of safetensors files."""
 BLOCK_BYTES = 16 * 1024 * 1024
-# The .safetensors metadata entry where jaxnn records each tensor's dtype, shape and CRC-32.
+"""Bytes of one block when a tensor is read from its file by blocks of leading-axis rows."""
 CRC_METADATA = "jaxnn_crc32"
+"""The .safetensors metadata entry where jaxnn records each tensor's dtype, shape and CRC-32."""
 
 SAFETENSORS_DTYPES = {
     "F64": "float64",
@@ -75,6 +77,7 @@ SAFETENSORS_DTYPES = {
     "U8": "uint8",
     "BOOL": "bool",
 }
+"""safetensors' dtype names -> torch's."""
 
 
 class ConversionError(ValueError):
@@ -414,6 +417,9 @@ def open_tensors(path: Path) -> tuple[TensorSource, str, str | None]:
     """A .pth/.pt/.safetensors file's tensors, none read yet: ``(source, format name,
     training-checkpoint entry or None)``.
 
+    Args:
+        path: a ``.pth``, ``.pt`` or ``.safetensors`` file.
+
     Raises:
         ConversionError: no such file, an unknown suffix, or an unreadable file.
     """
@@ -432,7 +438,8 @@ def open_tensors(path: Path) -> tuple[TensorSource, str, str | None]:
 
 def read_state_dict(path: Path) -> tuple[dict[str, np.ndarray], str, str | None]:
     """A whole state_dict from .pth/.pt/.safetensors as numpy arrays in torch's layout:
-    ``(state_dict, format name, training-checkpoint entry or None)``."""
+    ``(state_dict, format name, training-checkpoint entry or None)``. Args: as
+    :func:`open_tensors`."""
     tensors, fmt, entry = open_tensors(path)
     return {key: tensors.read(key) for key in tensors.keys()}, fmt, entry
 
@@ -483,6 +490,11 @@ def write_state_dict(state_dict: dict[str, Any], path: Path, suffix: str | None 
 
     Keys sharing one tensor (tied weights) are stored once by torch.save, as torch does;
     safetensors refuses shared tensors, so there each key gets its own copy.
+
+    Args:
+        state_dict: key -> ``torch.Tensor``.
+        path: the file to write.
+        suffix: ``'.pth'``, ``'.pt'`` or ``'.safetensors'``. Default: None (``path``'s).
 
     Raises:
         ConversionError: the read-back differs from ``state_dict``.

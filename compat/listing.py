@@ -19,10 +19,17 @@ __all__ = ["Inspection", "inspect"]
 
 @dataclass
 class Inspection:
-    """What :func:`inspect` finds in a file: its format and stored metadata, a table
-    (``header`` and ``rows`` of strings) of its tensors, and ``(torch key, shape,
-    is_buffer)`` for counting parameters and buffers (tied aliases left out, as torch's
-    ``parameters()`` lists a shared tensor once)."""
+    """What :func:`inspect` finds in a file.
+
+    Attributes:
+        format: the file's format, e.g. ``'safetensors'`` or ``'jaxnn checkpoint (orbax)'``.
+        metadata: the metadata stored with the tensors, or None.
+        header: the column names of the table of tensors.
+        rows: the table, one tuple of strings per tensor.
+        counted: ``(torch key, shape, is_buffer)`` of each tensor, for counting parameters
+            and buffers (tied aliases left out, as torch's ``parameters()`` lists a shared
+            tensor once).
+    """
 
     format: str
     metadata: dict[str, Any] | None
@@ -58,7 +65,12 @@ def _inspect_checkpoint(path: Path) -> Inspection:
 def inspect(path: str | os.PathLike, log: Callable[[str], None] | None = None) -> Inspection:
     """The tensors of a ``.pth``/``.pt``/``.safetensors`` file or a jaxnn checkpoint: keys
     (torch's, and the variable paths for a checkpoint), shapes, dtypes and metadata.
-    ``log`` receives one-line notes (which entry of a training checkpoint was read)."""
+
+    Args:
+        path: the file or checkpoint directory.
+        log: receives one-line notes (which entry of a training checkpoint was read).
+            Default: None (silent).
+    """
     path = Path(path)
     if not path.exists():
         raise ConversionError(f"{path}: no such file")

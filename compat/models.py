@@ -49,7 +49,12 @@ def _build(builder: Any, kwargs: Mapping[str, Any], spec: str) -> Any:
 def build_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
     """The jaxnn model ``spec`` built with ``kwargs``: a name of
     ``jaxnn.models.list_models()`` (a class such as ``LeNet`` or one of torchvision's
-    builder names such as ``resnet50``), or ``module.path:Name`` for your own."""
+    builder names such as ``resnet50``), or ``module.path:Name`` for your own.
+
+    Args:
+        spec: the model's name or ``module.path:Name``.
+        kwargs: its constructor arguments (a mapping, not ``**kwargs``). Default: None.
+    """
     from flax import linen
 
     import jaxnn.models
@@ -72,7 +77,12 @@ def build_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
 def build_torch_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
     """The PyTorch twin ``spec`` built with ``kwargs``: a class of
     ``jaxnn.compat.torch_models``, else one of torchvision's model builders (its own
-    code, :mod:`jaxnn.compat.torchvision_models`), or ``module.path:Name``."""
+    code, :mod:`jaxnn.compat.torchvision_models`), or ``module.path:Name``.
+
+    Args:
+        spec: the twin's name or ``module.path:Name``.
+        kwargs: its constructor arguments (a mapping, not ``**kwargs``). Default: None.
+    """
     import jaxnn.compat.torch_models as torch_models
 
     if ":" in spec:
@@ -98,7 +108,12 @@ def build_torch_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any
 
 def example_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:
     """A ``jax.ShapeDtypeStruct`` for one input batch of ``model``: ``shape`` when given
-    (in the model's input dtype), else the model's own ``example_input()``."""
+    (in the model's input dtype), else the model's own ``example_input()``.
+
+    Args:
+        model: the jaxnn model.
+        shape: the input's shape, batch axis included. Default: None.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -132,7 +147,12 @@ def batch_axis(model: Any) -> int:
 
 def example_batch(spec: Any, seed: int = 0) -> np.ndarray:
     """Seeded inputs of ``spec``'s shape and dtype: N(0, 1) floats, or integers in
-    [0, 2) (valid token ids and class indices for any vocabulary)."""
+    [0, 2) (valid token ids and class indices for any vocabulary).
+
+    Args:
+        spec: the input's shape and dtype (e.g. :func:`example_input`).
+        seed: the numpy seed. Default: 0.
+    """
     rng = np.random.default_rng(seed)
     if np.issubdtype(np.dtype(spec.dtype), np.integer):
         return rng.integers(0, 2, spec.shape).astype(spec.dtype)
@@ -141,7 +161,12 @@ def example_batch(spec: Any, seed: int = 0) -> np.ndarray:
 
 def template(model: Any, input_spec: Any) -> dict[str, Any]:
     """The model's variables as shapes and dtypes only (nothing is computed): every
-    collection a state_dict maps, and the tie declarations."""
+    collection a state_dict maps, and the tie declarations.
+
+    Args:
+        model: the jaxnn model.
+        input_spec: its input's shape and dtype (:func:`example_input`).
+    """
     import jax
 
     try:

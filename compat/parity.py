@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["OUTPUT", "LayerParity", "ParityReport", "compare"]
 
-OUTPUT = "(output)"  # the path of the model's own output in a report
+OUTPUT = "(output)"
+"""The path of the model's own output in a report."""
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ __all__ = ["GROUP_BYTES", "check_destination", "convert", "load_variables", "ver
 
 Log = Callable[[str], None]
 
-# Bytes of arrays read back from a checkpoint per restore (one larger array alone).
 GROUP_BYTES = 64 * 1024 * 1024
+"""Bytes of arrays read back from a checkpoint per restore (one larger array alone)."""
 
 
 def _quiet(message: str) -> None:
@@ -334,6 +334,13 @@ def _checkpoint_to_torch(
 
 
 def check_destination(dst: Path, force: bool) -> None:
+    """Raise ConversionError unless ``dst`` can be written (absent, or ``force``; its
+    directory writable).
+
+    Args:
+        dst: the file or checkpoint directory to write.
+        force: an existing ``dst`` will be replaced.
+    """
     if dst.exists() and not force:
         raise ConversionError(f"{dst} already exists; pass --force to replace it")
     parent = dst.absolute().parent
@@ -414,7 +421,20 @@ def load_variables(
     src: str | os.PathLike, model: Any, variables_spec: Mapping[str, Any], log: Log = _quiet
 ) -> dict[str, Any]:
     """The weights in ``src`` (a jaxnn checkpoint or a PyTorch file) as variables of
-    ``model`` with the structure of ``variables_spec`` (e.g. :func:`template`)."""
+    ``model`` with the structure of ``variables_spec`` (e.g. :func:`template`).
+
+    Args:
+        src: a jaxnn checkpoint directory or a ``.pth``/``.pt``/``.safetensors`` file.
+        model: the jaxnn module, named in a mismatch's message.
+        variables_spec: the variables' structure and shapes (arrays or
+            ``jax.ShapeDtypeStruct``).
+        log: receives one-line notes (e.g. which checkpoint entry was used). Default:
+            silent.
+
+    Raises:
+        ConversionError: unreadable or damaged weights, or weights that do not fit
+            ``variables_spec`` (every bad key listed).
+    """
     src = Path(src)
     if checkpoint.is_checkpoint(src):
         try:

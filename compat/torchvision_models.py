@@ -46,5 +46,11 @@ def models() -> types.ModuleType:
 
 def get_model(name: str, **kwargs: Any) -> Any:
     """torchvision's ``get_model(name, **kwargs)``: a ``torch.nn.Module`` built by
-    torchvision's own code (no pretrained weights)."""
+    torchvision's own code (no pretrained weights).
+
+    Args:
+        name: torchvision's builder name, e.g. ``'resnet50'``.
+        **kwargs: the builder's arguments, e.g. ``num_classes=10``; ``weights`` is
+            torchvision's own (given one, torchvision downloads it).
+    """
     return models().get_model(name, **kwargs)

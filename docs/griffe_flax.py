@@ -1,12 +1,37 @@
-"""A griffe extension for the reference: Flax adds ``parent`` and ``name`` to every
-module's constructor; they are Flax's plumbing, not the layer's arguments, so the
-rendered signatures leave them out."""
+"""A griffe extension for the reference, which inspects the live objects:
+
+* Flax adds ``parent`` and ``name`` to every module's constructor; they are Flax's
+  plumbing, not the layer's arguments, so the rendered signatures leave them out.
+* Inspecting a constant (``METADATA_FILE = "..."``) or a Flax field (``inplace = False``)
+  finds its value's type's docstring (``str``'s, ``bool``'s); the reference shows the
+  string literal that follows the assignment in the source instead, or nothing.
+"""
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib
+import inspect
+import itertools
 from typing import Any
 
 import griffe
+
+
+@functools.cache
+def _attribute_docstrings(module_name: str) -> dict[str, str]:
+    """The string literal after each top-level assignment of a module, by name."""
+    body = ast.parse(inspect.getsource(importlib.import_module(module_name))).body
+    found = {}
+    for stmt, after in itertools.pairwise(body):
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(after, ast.Expr):
+            text = after.value.value if isinstance(after.value, ast.Constant) else None
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and isinstance(text, str):
+                    found[target.id] = inspect.cleandoc(text)
+    return found
 
 
 class DropFlaxPlumbing(griffe.Extension):
@@ -17,3 +42,14 @@ class DropFlaxPlumbing(griffe.Extension):
         if "parent" in names and "name" in names:
             for plumbing in ("parent", "name"):
                 del func.parameters[plumbing]
+
+    def on_attribute_instance(self, *, node: Any, attr: griffe.Attribute, **kwargs: Any) -> None:
+        borrowed = type(getattr(node, "obj", None)).__doc__
+        if attr.docstring is None or not isinstance(borrowed, str):
+            return
+        if attr.docstring.value != inspect.cleandoc(borrowed):
+            return
+        own = None
+        if attr.parent is not None and attr.parent.is_module:
+            own = _attribute_docstrings(attr.parent.path).get(attr.name)
+        attr.docstring = griffe.Docstring(own, parent=attr) if own else None

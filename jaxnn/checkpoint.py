@@ -70,7 +70,9 @@ __all__ = [
 ]
 
 METADATA_FILE = "jaxnn_checkpoint.json"
+"""The file in a checkpoint directory with its metadata, hashes and inventory."""
 ARRAYS_DIR = "arrays"
+"""The subdirectory of a checkpoint with the orbax-written arrays."""
 _FORMAT = "jaxnn-checkpoint"
 _FORMAT_VERSION = 2  # 2: content hashes and a sealed JSON
 _INTEGRITY = "integrity"  # the JSON's entry with the hashes (with "checksum": reserved)
@@ -85,7 +87,7 @@ class DamagedCheckpointError(ValueError):
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a directory written by :func:`save`."""
+    """Whether ``path`` is a directory written by :func:`save`. Args: as :func:`shapes`."""
     return (Path(path) / METADATA_FILE).is_file()
 
 
@@ -98,11 +100,10 @@ def save(
     compress: bool = True,
 ) -> Path:
     """Write the variables ``obj`` (e.g. ``{'params': ..., 'batch_stats': ...}``) to the
-    checkpoint directory ``f``, atomically: ``torch.save(model.state_dict(), f)``'s
-    counterpart, with torch's argument order.
-
-    ``save(f, obj)``, the order of jaxnn 0.1, still works for this release and warns
-    (DeprecationWarning).
+    checkpoint directory ``f``, atomically, and return its path:
+    ``torch.save(model.state_dict(), f)``'s counterpart, with torch's argument order
+    (``save(f, obj)``, jaxnn 0.1's, still works for this release and warns:
+    DeprecationWarning).
 
     Args:
         obj: a nested mapping of arrays (jax or numpy); not modified.
@@ -114,9 +115,6 @@ def save(
             "checksum" are jaxnn's. Default: None.
         compress: zstd-compress the arrays. Float weights shrink by about a tenth, for
             some CPU time each way (benchmarks/RESULTS.md). Default: True.
-
-    Returns:
-        the checkpoint's path.
 
     Raises:
         FileExistsError: ``path`` exists and ``force`` is False.
@@ -186,7 +184,7 @@ def _info(path: str | os.PathLike) -> dict[str, Any]:
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata stored in the checkpoint ``path`` (format, jaxnn version and the
-    ``metadata`` given to :func:`save`).
+    ``metadata`` given to :func:`save`). Args: as :func:`shapes`.
 
     Raises:
         FileNotFoundError: ``path`` is not a jaxnn checkpoint.
@@ -220,6 +218,9 @@ def shapes(path: str | os.PathLike) -> dict[str, Any]:
     """The shapes and dtypes of the variables saved in ``path``, as a nested dict of
     ``jax.ShapeDtypeStruct`` (like ``jax.eval_shape(model.init, ...)``); no array is read.
 
+    Args:
+        path: a checkpoint directory.
+
     Raises:
         FileNotFoundError: ``path`` is not a jaxnn checkpoint.
         DamagedCheckpointError: its metadata or files are not what was written.
@@ -238,7 +239,8 @@ def load(
     *,
     leaves: Iterable[tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
-    """Read the variables saved by :func:`save` in ``path``.
+    """Read the variables saved by :func:`save` in ``path``: a nested dict of numpy arrays
+    (dtypes as saved, or the template's).
 
     Args:
         path: a checkpoint directory.
@@ -248,9 +250,6 @@ def load(
         leaves: read only these leaves, each a path such as ``("params", "fc1",
             "kernel")``: a large checkpoint can be read a few arrays at a time. The
             template is still checked against the whole checkpoint. Default: None (all).
-
-    Returns:
-        a nested dict of numpy arrays (dtypes as saved, or the template's).
 
     Raises:
         FileNotFoundError: ``path`` is not a jaxnn checkpoint.
@@ -290,9 +289,13 @@ def _named(path: str) -> str:
 
 
 def check_fit(tree: Mapping[str, Any], template: Mapping[str, Any]) -> None:
-    """Raise ValueError unless ``tree`` has exactly the leaves and shapes of ``template``
-    (each a nested mapping of arrays or shapes); the message lists every difference, by
-    path and torch key."""
+    """Raise ValueError unless ``tree`` has exactly the leaves and shapes of ``template``;
+    the message lists every difference, by path and torch key.
+
+    Args:
+        tree: a nested mapping of arrays (or shapes) to check, e.g. a loaded checkpoint.
+        template: the nested mapping of arrays or shapes it must match.
+    """
     got, want = _flat(tree), _flat(template)
     missing = [_named(k) for k in want if k not in got]
     unexpected = [_named(k) for k in got if k not in want]
@@ -324,10 +327,9 @@ def _is_named_tuple(value: Any) -> bool:
 
 
 def _stored(state: Any) -> Any:
-    """What is written for a training state: a ``TrainState`` (a NamedTuple) as the dict
-    of its fields, without ``constants`` when the model has none. Models without buffers
-    or ties so keep the layout of checkpoints written before ``constants`` existed, and
-    those restore unchanged."""
+    """What is written for a training state: a ``TrainState`` (a NamedTuple) as the dict of its
+    fields, without ``constants`` when the model has none, so that for models without buffers or
+    ties the checkpoints written before ``constants`` existed restore unchanged."""
     if not _is_named_tuple(state):
         return state
     fields = state._asdict()

@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 Initializer = Callable[..., jax.Array]
+"""A Flax initializer: ``(key, shape, dtype=float32) -> array``, what every ``init.X_``
+returns and what a layer's ``weight_init`` / ``bias_init`` take."""
 
 _LINEAR_GAINS = (
     "linear",
@@ -60,7 +62,14 @@ _LINEAR_GAINS = (
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended gain for ``nonlinearity``, as torch's ``calculate_gain``."""
+    """The recommended gain for ``nonlinearity``, as torch's ``calculate_gain``.
+
+    Args:
+        nonlinearity: ``'linear'``, a convolution's name (``'conv2d'``, ...), ``'sigmoid'``
+            (gain 1), ``'tanh'`` (5/3), ``'relu'`` (sqrt 2), ``'leaky_relu'``
+            (sqrt(2 / (1 + slope^2))) or ``'selu'`` (3/4).
+        param: the negative slope for ``'leaky_relu'``. Default: None (0.01).
+    """
     if nonlinearity in _LINEAR_GAINS:
         return 1.0
     if nonlinearity == "tanh":
@@ -116,19 +125,36 @@ def _normal(key, shape, dtype) -> jax.Array:
 
 
 def uniform_(a: float = 0.0, b: float = 1.0) -> Initializer:
-    """U(a, b)."""
+    """U(a, b).
+
+    Args:
+        a: the lower bound. Default: 0.0.
+        b: the upper bound. Default: 1.0.
+    """
     return lambda key, shape, dtype=jnp.float32: _uniform(key, shape, dtype, a, b)
 
 
 def normal_(mean: float = 0.0, std: float = 1.0) -> Initializer:
-    """N(mean, std^2)."""
+    """N(mean, std^2).
+
+    Args:
+        mean: the mean. Default: 0.0.
+        std: the standard deviation. Default: 1.0.
+    """
     return lambda key, shape, dtype=jnp.float32: mean + std * _normal(key, shape, dtype)
 
 
 def trunc_normal_(
     mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> Initializer:
-    """N(mean, std^2) truncated to [a, b] (absolute bounds, as in torch)."""
+    """N(mean, std^2) truncated to [a, b] (absolute bounds, as in torch).
+
+    Args:
+        mean: the mean before truncation. Default: 0.0.
+        std: the standard deviation before truncation, positive. Default: 1.0.
+        a: the lowest value, absolute (not in units of std). Default: -2.0.
+        b: the highest value, absolute. Default: 2.0.
+    """
     if std <= 0:
         raise ValueError(f"trunc_normal_: std must be positive, got {std}")
 
@@ -143,7 +169,11 @@ def trunc_normal_(
 
 
 def constant_(val: float) -> Initializer:
-    """Every element = ``val``."""
+    """Every element = ``val``.
+
+    Args:
+        val: the value.
+    """
     return lambda key, shape, dtype=jnp.float32: jnp.full(shape, val, dtype)
 
 
@@ -158,7 +188,11 @@ def ones_() -> Initializer:
 
 
 def xavier_uniform_(gain: float = 1.0) -> Initializer:
-    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    Args:
+        gain: the scale, e.g. ``calculate_gain('relu')``. Default: 1.0.
+    """
 
     def initializer(key, shape, dtype=jnp.float32):
         fan_in, fan_out = _fans(shape, "xavier_uniform_")
@@ -169,7 +203,11 @@ def xavier_uniform_(gain: float = 1.0) -> Initializer:
 
 
 def xavier_normal_(gain: float = 1.0) -> Initializer:
-    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)).
+
+    Args:
+        gain: the scale, e.g. ``calculate_gain('relu')``. Default: 1.0.
+    """
 
     def initializer(key, shape, dtype=jnp.float32):
         fan_in, fan_out = _fans(shape, "xavier_normal_")
@@ -182,7 +220,16 @@ def xavier_normal_(gain: float = 1.0) -> Initializer:
 def kaiming_uniform_(
     a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
 ) -> Initializer:
-    """U(-bound, bound) with bound = gain(nonlinearity, a) * sqrt(3 / fan)."""
+    """U(-bound, bound) with bound = gain(nonlinearity, a) * sqrt(3 / fan).
+
+    Args:
+        a: the negative slope of the rectifier after this layer (``'leaky_relu'`` only).
+            Default: 0.0.
+        mode: ``'fan_in'`` keeps the forward pass's variance, ``'fan_out'`` the backward
+            pass's. Default: ``'fan_in'``.
+        nonlinearity: the nonlinearity after this layer, as for :func:`calculate_gain`.
+            Default: ``'leaky_relu'`` (with ``a=0`` the gain is ReLU's).
+    """
 
     def initializer(key, shape, dtype=jnp.float32):
         fan = _fan(shape, mode, "kaiming_uniform_")
@@ -197,7 +244,16 @@ def kaiming_uniform_(
 def kaiming_normal_(
     a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
 ) -> Initializer:
-    """N(0, std^2) with std = gain(nonlinearity, a) / sqrt(fan)."""
+    """N(0, std^2) with std = gain(nonlinearity, a) / sqrt(fan).
+
+    Args:
+        a: the negative slope of the rectifier after this layer (``'leaky_relu'`` only).
+            Default: 0.0.
+        mode: ``'fan_in'`` keeps the forward pass's variance, ``'fan_out'`` the backward
+            pass's. Default: ``'fan_in'``.
+        nonlinearity: the nonlinearity after this layer, as for :func:`calculate_gain`.
+            Default: ``'leaky_relu'`` (with ``a=0`` the gain is ReLU's).
+    """
 
     def initializer(key, shape, dtype=jnp.float32):
         fan = _fan(shape, mode, "kaiming_normal_")
@@ -212,7 +268,11 @@ def kaiming_normal_(
 def orthogonal_(gain: float = 1.0) -> Initializer:
     """A (semi-)orthogonal matrix scaled by ``gain``. As in torch, a kernel is seen as a
     matrix of out rows by (in * receptive) columns, so in Flax layout the *last* axis
-    (out) holds the orthogonal rows."""
+    (out) holds the orthogonal rows.
+
+    Args:
+        gain: the scale. Default: 1.0.
+    """
 
     def initializer(key, shape, dtype=jnp.float32):
         if len(shape) < 2:
@@ -247,7 +307,12 @@ def default_weight_init() -> Initializer:
 
 def default_bias_init(fan_in: int) -> Initializer:
     """torch's default for Linear and Conv biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-    with the fan_in of the layer's weight (0 when fan_in is 0)."""
+    with the fan_in of the layer's weight (0 when fan_in is 0).
+
+    Args:
+        fan_in: the weight's fan_in, e.g. in_features, or in_channels / groups times the
+            kernel's size.
+    """
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return uniform_(-bound, bound)
 
@@ -265,10 +330,20 @@ def reinitialize(
 ) -> dict[str, Any]:
     """Re-draw parameters of ``variables`` by layer type; returns a new tree.
 
-    ``rules`` maps a layer class to ``{param_name: initializer}``; every module that is
-    an instance of the class gets those parameters re-drawn (the first matching class
-    wins, so list subclasses first). ``*args`` / ``**kwargs`` are example inputs for
-    ``model`` (shapes only matter: nothing is computed). The counterpart of::
+    Args:
+        model: the model ``variables`` belong to.
+        variables: its variables; only ``params`` leaves are re-drawn, the input is not
+            changed.
+        rules: a layer class -> ``{param_name: initializer}``; every module that is an
+            instance of the class gets those parameters re-drawn (the first matching
+            class wins, so list subclasses first). A class that matches no parameter is
+            a ValueError.
+        *args: example inputs for ``model`` (only their shapes matter: nothing is
+            computed).
+        key: the PRNG key; each parameter gets its own key folded from it.
+        **kwargs: keyword inputs for ``model``, as ``*args``.
+
+    The counterpart of::
 
         for m in model.modules():
             if isinstance(m, nn.Conv2d):

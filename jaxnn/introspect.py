@@ -56,6 +56,12 @@ def named_modules(
 
     Nothing is computed: the model is traced abstractly (``jax.eval_shape``), so
     example inputs only need the right shapes and dtypes.
+
+    Args:
+        model: the model.
+        variables: its variables (abstract ones will do).
+        *args: the model's positional example inputs.
+        **kwargs: the model's keyword example inputs.
     """
     found: dict[str, linen.Module] = {}
 
@@ -92,6 +98,9 @@ def named_parameters(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
     its own key (torch lists a shared parameter once too). Keys are ordered by module path
     (numeric indices numerically), which is torch's order except where a torch model
     registers its layers out of alphabetical order -- compare as dicts.
+
+    Args:
+        variables: the model's variables (``model.init``'s result), or abstract ones.
     """
     return _entries(variables, ("params",))
 
@@ -101,7 +110,11 @@ def named_buffers(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
     ``bn1.running_var``, ``bn1.num_batches_tracked`` as int64) and the persistent buffers
     registered with ``Module.register_buffer``; torch's ``dict(model.named_buffers())``
     but for non-persistent buffers, which jaxnn keeps out of the variables. Abstract
-    variables give shapes, as :func:`named_parameters`."""
+    variables give shapes, as :func:`named_parameters`.
+
+    Args:
+        variables: the model's variables (``model.init``'s result), or abstract ones.
+    """
     return _entries(variables, ("batch_stats", sd.BUFFERS))
 
 
@@ -112,6 +125,9 @@ def state_dict(variables: Mapping[str, Any]) -> dict[str, ArrayOrShape]:
 
     ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``
     accepts it. Abstract variables give shapes, as :func:`named_parameters`.
+
+    Args:
+        variables: the model's variables (``model.init``'s result), or abstract ones.
     """
     return sd.state_dict(variables)
 
@@ -135,7 +151,11 @@ def load_state_dict(
 
 
 def count_parameters(variables: Mapping[str, Any]) -> int:
-    """Number of trainable scalars: torch's ``sum(p.numel() for p in model.parameters())``."""
+    """Number of trainable scalars: torch's ``sum(p.numel() for p in model.parameters())``.
+
+    Args:
+        variables: the model's variables (``model.init``'s result), or abstract ones.
+    """
     return sum(math.prod(leaf.shape) for _, leaf in _tree.leaves(variables.get("params", {})))
 
 
@@ -145,7 +165,17 @@ def count_parameters(variables: Mapping[str, Any]) -> int:
 @dataclass(frozen=True)
 class SummaryRow:
     """One module call: its torch path, class name, depth, output shape(s) and the number
-    of parameters under it (``None`` on a repeated call of a shared module)."""
+    of parameters under it.
+
+    Attributes:
+        path: the module's torch path (``''`` for the model itself).
+        type: the module's class name.
+        depth: how deep the module is nested (the model is 0).
+        output_shape: the shape of the call's output, or the output's structure (tuple,
+            dict) with a shape for each array.
+        num_params: the parameters of the module and its children; None on a repeated
+            call of a shared module (counted at its first call).
+    """
 
     path: str
     type: str
@@ -157,7 +187,15 @@ class SummaryRow:
 @dataclass(frozen=True)
 class ModelSummary:
     """What :func:`summary` returns: ``rows`` in call order, totals, and a torchinfo-like
-    table as ``str(summary)``."""
+    table as ``str(summary)``.
+
+    Attributes:
+        model: the model's class name.
+        rows: one :class:`SummaryRow` per module call, in call order (parents first).
+        total_params: the number of trainable scalars.
+        total_buffers: the number of buffer scalars (BatchNorm statistics, registered
+            buffers).
+    """
 
     model: str
     rows: list[SummaryRow]
@@ -204,6 +242,12 @@ def summary(
     Nothing is computed (the model is traced with ``jax.eval_shape``), so the inputs
     only need the right shapes. Flax's own ``Module.tabulate`` re-runs ``init`` and shows
     Flax's names and layouts; this reads the given variables and speaks torch.
+
+    Args:
+        model: the model.
+        variables: its variables (abstract ones will do).
+        *args: the model's positional example inputs.
+        **kwargs: the model's keyword example inputs.
 
     Example::
 
@@ -334,7 +378,12 @@ def intermediates(
 
 def captured_calls(tree: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
     """Flatten Flax's ``intermediates`` collection (from ``capture_intermediates``) into
-    {torch module path: (output of call 1, output of call 2, ...)}; ``''`` is the model."""
+    {torch module path: (output of call 1, output of call 2, ...)}; ``''`` is the model.
+
+    Args:
+        tree: the ``intermediates`` collection of ``model.apply(..., mutable=
+            ['intermediates'])``.
+    """
     out: dict[str, tuple[Any, ...]] = {}
 
     def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:

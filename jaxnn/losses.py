@@ -822,8 +822,8 @@ def triplet_margin_loss(
 
     Args:
         anchor: the reference embeddings.
-        positive: embeddings that should be near ``anchor``, same number of dimensions.
-        negative: embeddings that should be far from ``anchor``, same number of dimensions.
+        positive: embeddings to pull towards ``anchor`` (as many dimensions as it has).
+        negative: embeddings to push away from ``anchor`` (as many dimensions too).
         margin: the required gap, positive.
         p: the norm degree.
         eps: added to the differences.
@@ -867,8 +867,8 @@ def triplet_margin_with_distance_loss(
 
     Args:
         anchor: the reference embeddings.
-        positive: embeddings that should be near ``anchor``, same number of dimensions.
-        negative: embeddings that should be far from ``anchor``, same number of dimensions.
+        positive: embeddings to pull towards ``anchor`` (as many dimensions as it has).
+        negative: embeddings to push away from ``anchor`` (as many dimensions too).
         distance_function: ``(x, y) -> distances``; default torch's
             ``pairwise_distance`` (2-norm, ``eps=1e-6``).
         margin: the required gap, positive.

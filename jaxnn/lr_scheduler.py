@@ -108,6 +108,19 @@ class Schedule:
     Called with a Python int it computes in float64 and returns a float (torch's
     values); called with a JAX integer it returns a float32 array.
 
+    Args:
+        name: torch's class name (``'StepLR'``), for messages.
+        lr: the learning rate the schedule starts from.
+        fn: ``fn(xp, count) -> lr`` with ``xp`` numpy (float64, for a Python int count)
+            or ``jax.numpy`` (for a JAX one).
+        factor: ``factor(xp, count)`` with ``fn = lr * factor``, for schedulers whose
+            torch chained form multiplies the current lr (the kind
+            :func:`ChainedScheduler` composes). Default: None.
+        momentum: the momentum schedule, if any (the attribute below). Default: None.
+        restart: ``restart(lr) -> Schedule``, the same schedule starting from another lr,
+            for schedulers that read the optimizer's current lr when :func:`SequentialLR`
+            hands over to them (SWALR). Default: None.
+
     Attributes:
         name: torch's class name (``'StepLR'``), for messages.
         lr: the learning rate the schedule starts from (torch takes it from the
@@ -151,6 +164,9 @@ def scheduled_momentum(lr: Any) -> Schedule | None:
 
     ``lr.momentum`` for a :func:`CyclicLR` / :func:`OneCycleLR` schedule with
     ``cycle_momentum``, else None. The optimizers call this on their ``lr``.
+
+    Args:
+        lr: an optimizer's ``lr``: a float, a :class:`Schedule` or any optax schedule.
     """
     return lr.momentum if isinstance(lr, Schedule) else None
 

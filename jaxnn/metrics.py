@@ -18,11 +18,15 @@ __all__ = [
 ]
 
 Metrics = dict[str, jax.Array]
+"""On-device metric sums: ``{'sums': float32 (len(SUMS),), 'counts': int32 (len(COUNTS),)}``."""
 
 # Metric sums travel as two small vectors, not one scalar each: a dispatch-bound step
 # (a small model on any backend) pays per buffer passed in and out (benchmarks/RESULTS.md).
-SUMS = ("loss_sum", "squared_error")  # float32
-COUNTS = ("correct", "count", "elements", "nonfinite_step")  # int32, exact
+SUMS = ("loss_sum", "squared_error")
+"""The entries of ``metrics['sums']`` (float32), in order."""
+COUNTS = ("correct", "count", "elements", "nonfinite_step")
+"""The entries of ``metrics['counts']`` (int32, exact), in order; ``nonfinite_step`` is
+the first step with a non-finite loss, -1 while there is none."""
 
 
 def init_metrics() -> Metrics:
@@ -32,6 +36,18 @@ def init_metrics() -> Metrics:
 
 
 def update_metrics(metrics: Metrics, loss, output, target, task: str, step) -> Metrics:
+    """``metrics`` with one batch added (on the device; traced inside a step).
+
+    Args:
+        metrics: the sums so far (:func:`init_metrics`).
+        loss: the batch's mean loss, a scalar; it counts once per example.
+        output: the model's output for the batch, (N, C) logits or (N, *) predictions.
+        target: (N,) class indices (classification) or values of ``output``'s size
+            (regression).
+        task: ``'classification'`` (counts correct argmax over dim 1) or
+            ``'regression'`` (sums squared errors).
+        step: the step number, recorded if the loss is not finite and none was before.
+    """
     n = output.shape[0]
     loss_sum = loss.astype(jnp.float32) * n
     correct = squared_error = elements = jnp.zeros((), jnp.int32)
@@ -54,6 +70,11 @@ def update_metrics(metrics: Metrics, loss, output, target, task: str, step) -> M
 
 
 def host_metrics(metrics: Metrics) -> dict[str, float]:
+    """The raw sums on the host, by name (:data:`SUMS` as floats, :data:`COUNTS` as ints).
+
+    Args:
+        metrics: the on-device sums.
+    """
     host = jax.device_get(metrics)
     out = dict(zip(SUMS, (float(v) for v in host["sums"])))
     out.update(zip(COUNTS, (int(v) for v in host["counts"])))
@@ -62,7 +83,13 @@ def host_metrics(metrics: Metrics) -> dict[str, float]:
 
 def summarize(metrics: Metrics, task: str = "classification") -> dict[str, float]:
     """Read the sums from the device: mean ``loss`` and ``accuracy`` (classification)
-    or ``mse`` (regression), and the example ``count``."""
+    or ``mse`` (regression), and the example ``count``.
+
+    Args:
+        metrics: the on-device sums.
+        task: ``'classification'`` or ``'regression'``, as they were updated with.
+            Default: ``'classification'``.
+    """
     host = host_metrics(metrics)
     count = host["count"]
     out = {"loss": host["loss_sum"] / max(count, 1), "count": count}

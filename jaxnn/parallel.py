@@ -257,6 +257,11 @@ def shard_axis(shape: tuple[int, ...], num_shards: int, min_size: int = 1024) ->
     its largest dimension divisible by ``num_shards`` (the first, among equals), or None
     (replicate) for arrays of fewer than ``min_size`` elements or with no such dimension.
 
+    Args:
+        shape: the array's shape.
+        num_shards: the number of devices it would be split over.
+        min_size: arrays with fewer elements are replicated. Default: 1024.
+
     Example::
 
         >>> shard_axis((400, 120), 4), shard_axis((84, 100), 4), shard_axis((84, 10), 4)
@@ -312,6 +317,10 @@ def check_same_across_processes(tree: Any, who: str = "jaxnn") -> None:
     torch's DistributedDataParallel checks the parameters' shapes and then copies process
     0's values to the others; here values that differ are an error too, since they mean the
     processes did not build the same state (another seed, another checkpoint).
+
+    Args:
+        tree: a pytree of arrays (jax or numpy), e.g. a ``TrainState``.
+        who: the name the error message starts with. Default: ``'jaxnn'``.
     """
     mine = _describe_leaves(tree)
     everyone = [json.loads(text) for text in _allgather_text(json.dumps(mine))]

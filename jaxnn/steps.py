@@ -28,9 +28,15 @@ __all__ = [
 
 Batch = tuple[Any, Any]
 TASKS = ("classification", "regression")
+"""The tasks a step computes metrics for: accuracy, or mean squared error."""
 
 
 def check_task(task: str) -> None:
+    """Raise ValueError unless ``task`` is one of :data:`TASKS`.
+
+    Args:
+        task: the task name to check.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
@@ -43,6 +49,7 @@ def check_task(task: str) -> None:
 # parameters and inputs to the compute dtype for the forward pass (like torch.autocast,
 # for every layer), so gradients arrive in float32 through the casts.
 PRECISIONS = {"fp32": None, "bf16": jnp.bfloat16}
+"""Each ``precision`` a step takes -> its compute dtype (None: float32 throughout)."""
 
 
 def _check_precision(precision: str) -> Any:
@@ -64,7 +71,18 @@ def _to_compute(tree: Any, dtype: Any) -> Any:
 
 
 def apply_in_precision(model, variables, x, dtype, **kwargs):
-    """``model.apply`` in the compute dtype; float outputs come back as float32."""
+    """``model.apply`` in the compute dtype; float outputs come back as float32.
+
+    Args:
+        model: the module.
+        variables: its variables; float32 ``params`` are cast to ``dtype``, the other
+            collections are passed as they are.
+        x: the input; its float32 leaves are cast to ``dtype``.
+        dtype: the compute dtype (``PRECISIONS[precision]``); None applies the model
+            unchanged.
+        **kwargs: passed to ``model.apply`` (``mutable``, ``rngs``, ...); with
+            ``mutable``, the updated collections keep the dtypes of ``variables``.
+    """
     if dtype is None:
         return model.apply(variables, x, **kwargs)
     cast = {k: _to_compute(v, dtype) if k == "params" else v for k, v in variables.items()}
@@ -217,8 +235,15 @@ def make_eval_step(
     precision: str = "fp32",
 ) -> Callable[[TrainState, Metrics, Batch], Metrics]:
     """A jitted ``(state, metrics, (x, y)) -> metrics`` step in eval mode (running
-    statistics, no dropout). ``metrics`` is donated. ``precision`` as for
-    :func:`make_train_step`."""
+    statistics, no dropout). ``metrics`` is donated: keep using the returned one.
+
+    Args:
+        model: the module; called in eval mode.
+        loss_fn: ``loss_fn(output, target) -> scalar`` (e.g. ``nn.CrossEntropyLoss()``).
+        task: 'classification' (accuracy from argmax over dim 1) or 'regression' (mse).
+            Default: 'classification'.
+        precision: 'fp32' or 'bf16', as for :func:`make_train_step`. Default: 'fp32'.
+    """
     check_task(task)
     dtype = _check_precision(precision)
 

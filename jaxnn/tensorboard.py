@@ -20,7 +20,13 @@ __all__ = ["SummaryWriter", "model_graph"]
 def model_graph(model: Any, variables: Any, args: Any) -> Any:
     """The TensorBoard ``GraphDef`` of ``model.apply(variables, *args)``: a node per
     operation, named ``<layer path>/<operator>`` with ``/`` between the parts of the
-    torch path, edges between operations, and each node's output shapes."""
+    torch path, edges between operations, and each node's output shapes.
+
+    Args:
+        model: a jaxnn (Flax linen) module.
+        variables: its variables.
+        args: an example input, or a tuple of them (the batch size is fixed to theirs).
+    """
     import onnx
     from tensorboardX.proto.attr_value_pb2 import AttrValue
     from tensorboardX.proto.graph_pb2 import GraphDef
@@ -113,5 +119,12 @@ def _writer_class() -> type:
 def SummaryWriter(logdir: str | None = None, **kwargs: Any) -> Any:
     """TensorBoard scalars, images, histograms ... without TensorFlow: a
     ``tensorboardX.SummaryWriter`` (``torch.utils.tensorboard.SummaryWriter``'s twin)
-    whose ``add_graph(model, variables, input)`` draws a jaxnn model."""
+    whose ``add_graph(model, variables, input)`` draws a jaxnn model.
+
+    Args:
+        logdir: the directory for the event files. Default: None (``runs/`` + a name
+            from the time and host, as torch's).
+        **kwargs: tensorboardX's other ``SummaryWriter`` arguments (``comment``,
+            ``flush_secs``, ...).
+    """
     return _writer_class()(logdir, **kwargs)

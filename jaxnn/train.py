@@ -178,8 +178,21 @@ def evaluate(
     parallel: DataParallel | None = None,
     precision: str = "fp32",
 ) -> dict[str, float]:
-    """Eval-mode loss and accuracy (or mse) over ``loader`` (``precision`` as for
-    :func:`make_train_step`; ignored when ``eval_step`` is given)."""
+    """Eval-mode loss and accuracy (or mse) over ``loader``: :func:`summarize`'s dict.
+
+    Args:
+        model: the module.
+        state: the :class:`TrainState` to evaluate.
+        loader: iterable of (x, y) numpy batches.
+        loss_fn: ``loss_fn(output, target) -> scalar``, as for :func:`make_train_step`.
+        task: 'classification' or 'regression'. Default: 'classification'.
+        eval_step: a step from :func:`make_eval_step` to reuse (its compiled form is
+            kept); ``task`` is still needed for the summary. Default: None (one is made).
+        parallel: a :class:`DataParallel` to shard each batch over devices, or None for
+            one device. Default: None.
+        precision: 'fp32' or 'bf16', as for :func:`make_train_step`; ignored when
+            ``eval_step`` is given. Default: 'fp32'.
+    """
     eval_step = eval_step or make_eval_step(model, loss_fn, task=task, precision=precision)
     per_process = parallel is not None and parallel.loader_is_per_process(loader)
     metrics = init_metrics()

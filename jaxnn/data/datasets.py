@@ -103,6 +103,14 @@ class TFDSDataset:
 
     Example ``i`` is ``(transform(record['image']), target_transform(record['label']))``;
     the label is an ``np.int32`` scalar. Build one with :func:`tfds_dataset`.
+
+    Args:
+        source: the random-access source (``tfds.data_source(...)``): ``len`` and
+            indexing to a record with ``'image'`` and ``'label'``.
+        name: the TFDS name, for the repr.
+        split: the split, for the repr.
+        transform: applied to each image (a numpy array), or None.
+        target_transform: applied to each label, or None.
     """
 
     def __init__(
@@ -302,8 +310,11 @@ def get_dataset(name: str, split: str = "train", **kwargs: Any) -> Any:
     """The dataset called ``name``: ``'digits'``, ``'diabetes'``, ``'mnist'``,
     ``'fashion_mnist'`` or ``'cifar10'``.
 
-    ``kwargs`` go to :func:`digits`, :func:`diabetes` or :func:`tfds_dataset` (``data_dir``,
-    ``transform``, ...).
+    Args:
+        name: the dataset's name.
+        split: ``'train'`` or ``'test'``. Default: ``'train'``.
+        **kwargs: passed to :func:`digits`, :func:`diabetes` or :func:`tfds_dataset`
+            (``data_dir``, ``transform``, ...).
 
     Example::
 

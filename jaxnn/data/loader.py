@@ -36,6 +36,11 @@ def element_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
     Seeded from ``(seed, epoch, index)`` through ``np.random.SeedSequence``, so it does not
     depend on the batch size, the number of workers or the position of the example in the batch.
+
+    Args:
+        seed: the loader's seed.
+        epoch: the epoch (``DataLoader.set_epoch``).
+        index: the example's index in the dataset.
     """
     return np.random.default_rng((seed, epoch, index))
 
@@ -46,6 +51,9 @@ def default_collate(batch: Sequence[Any]) -> Any:
     Like ``torch.utils.data.default_collate`` but to numpy: arrays and scalars are stacked along
     a new leading axis; tuples, lists, named tuples and dicts are collated field by field;
     strings and bytes are returned as a list.
+
+    Args:
+        batch: the examples, a non-empty sequence of the same structure.
 
     Example::
 

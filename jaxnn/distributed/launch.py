@@ -33,7 +33,11 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def free_port(host: str = HOST) -> int:
-    """A TCP port on ``host`` that nothing listens on now."""
+    """A TCP port on ``host`` that nothing listens on now.
+
+    Args:
+        host: the address to bind. Default: ``'127.0.0.1'``.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -193,7 +197,12 @@ def launch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line: ``jaxnn-launch --nproc N [--port P] [-m] SCRIPT [ARGS ...]``."""
+    """The command line: ``jaxnn-launch --nproc N [--port P] [-m] SCRIPT [ARGS ...]``;
+    returns :func:`launch`'s exit code.
+
+    Args:
+        argv: the arguments after the program name. Default: None (``sys.argv[1:]``).
+    """
     p = argparse.ArgumentParser(
         prog="python -m jaxnn.distributed.launch",
         description="Run a script as N processes of one JAX run on this machine (torchrun's "

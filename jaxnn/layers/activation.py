@@ -53,7 +53,11 @@ def _inplace(inplace: bool) -> str:
 
 
 class ReLU(Module):
-    """max(0, x)."""
+    """max(0, x).
+
+    Args:
+        inplace: kept for torch's signature and repr; JAX returns a new array. Default: False.
+    """
 
     inplace: bool = False
 
@@ -65,7 +69,12 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """x if x > 0 else negative_slope * x. Default negative_slope: 0.01."""
+    """x if x > 0 else negative_slope * x.
+
+    Args:
+        negative_slope: the slope for negative inputs. Default: 0.01.
+        inplace: kept for torch's signature and repr; JAX returns a new array. Default: False.
+    """
 
     negative_slope: float = 0.01
     inplace: bool = False
@@ -78,7 +87,12 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    """x if x > 0 else alpha * (exp(x) - 1). Default alpha: 1.0."""
+    """x if x > 0 else alpha * (exp(x) - 1).
+
+    Args:
+        alpha: the output approaches -alpha for large negative inputs. Default: 1.0.
+        inplace: kept for torch's signature and repr; JAX returns a new array. Default: False.
+    """
 
     alpha: float = 1.0
     inplace: bool = False
@@ -91,8 +105,12 @@ class ELU(Module):
 
 
 class GELU(Module):
-    """Gaussian error linear unit; approximate='tanh' for the tanh form. Default: exact
-    (Flax's ``nn.gelu`` defaults to the approximation)."""
+    """Gaussian error linear unit, x * Phi(x).
+
+    Args:
+        approximate: ``'none'``, exact (with erf), or ``'tanh'``, the tanh approximation.
+            Default: ``'none'`` (Flax's ``nn.gelu`` defaults to the approximation).
+    """
 
     approximate: str = "none"
 
@@ -111,7 +129,7 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x)."""
+    """x * sigmoid(x). Args: as :class:`ReLU`."""
 
     inplace: bool = False
 
@@ -143,7 +161,12 @@ class Tanh(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``dim`` (torch's dim: 1 for (N, C) logits)."""
+    """Softmax along ``dim`` (torch's dim: 1 for (N, C) logits).
+
+    Args:
+        dim: the dimension the softmax normalises over. Default: None, torch's deprecated
+            implicit choice, with its warning: 0 for 0-, 1- and 3-D input, else 1.
+    """
 
     dim: int | None = None
 
@@ -155,7 +178,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log(softmax(x)) along ``dim``."""
+    """log(softmax(x)) along ``dim``. Args: as :class:`Softmax`."""
 
     dim: int | None = None
 
@@ -167,7 +190,7 @@ class LogSoftmax(Module):
 
 
 class Softmin(Module):
-    """softmax(-x) along ``dim``."""
+    """softmax(-x) along ``dim``. Args: as :class:`Softmax`."""
 
     dim: int | None = None
 
@@ -183,8 +206,9 @@ class Hardtanh(Module):
     between the two, 0 elsewhere (torch's).
 
     Args:
-        min_val: Default: -1.0.
-        max_val: Default: 1.0.
+        min_val: the lower end of the linear range. Default: -1.0.
+        max_val: the upper end of the linear range (above min_val). Default: 1.0.
+        inplace: kept for torch's signature and repr; JAX returns a new array. Default: False.
     """
 
     min_val: float = -1.0
@@ -208,7 +232,7 @@ class Hardtanh(Module):
 
 
 class ReLU6(Module):
-    """min(max(0, x), 6); gradient 0 at 0 and 6, as torch."""
+    """min(max(0, x), 6); gradient 0 at 0 and 6, as torch. Args: as :class:`ReLU`."""
 
     inplace: bool = False
 
@@ -220,7 +244,7 @@ class ReLU6(Module):
 
 
 class Hardsigmoid(Module):
-    """0 if x <= -3, 1 if x >= 3, else x / 6 + 1 / 2."""
+    """0 if x <= -3, 1 if x >= 3, else x / 6 + 1 / 2. Args: as :class:`ReLU`."""
 
     inplace: bool = False
 
@@ -232,7 +256,8 @@ class Hardsigmoid(Module):
 
 
 class Hardswish(Module):
-    """x * relu6(x + 3) / 6 (MobileNetV3); gradient (2 x + 3) / 6 inside (-3, 3)."""
+    """x * relu6(x + 3) / 6 (MobileNetV3); gradient (2 x + 3) / 6 inside (-3, 3). Args: as
+    :class:`ReLU`."""
 
     inplace: bool = False
 
@@ -244,7 +269,7 @@ class Hardswish(Module):
 
 
 class Mish(Module):
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)). Args: as :class:`ReLU`."""
 
     inplace: bool = False
 
@@ -259,8 +284,8 @@ class Softplus(Module):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold.
 
     Args:
-        beta: Default: 1.0.
-        threshold: Default: 20.0.
+        beta: the sharpness of the curve. Default: 1.0.
+        threshold: where beta x is above it, the output is x. Default: 20.0.
     """
 
     beta: float = 1.0
@@ -274,7 +299,8 @@ class Softplus(Module):
 
 
 class SELU(Module):
-    """scale * (x if x > 0 else alpha * (exp(x) - 1)) with torch's alpha and scale."""
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)) with torch's alpha and scale. Args: as
+    :class:`ReLU`."""
 
     inplace: bool = False
 
@@ -286,7 +312,12 @@ class SELU(Module):
 
 
 class CELU(Module):
-    """x if x > 0 else alpha * (exp(x / alpha) - 1). Default alpha: 1.0."""
+    """x if x > 0 else alpha * (exp(x / alpha) - 1).
+
+    Args:
+        alpha: the scale of the negative part (not 0). Default: 1.0.
+        inplace: kept for torch's signature and repr; JAX returns a new array. Default: False.
+    """
 
     alpha: float = 1.0
     inplace: bool = False
@@ -301,7 +332,10 @@ class CELU(Module):
 class GLU(Module):
     """a * sigmoid(b), where a and b are the two halves of the input along ``dim``.
 
-    Shape: (*, 2 M, *) -> (*, M, *). Default dim: -1.
+    Args:
+        dim: the dimension split in half (its size must be even). Default: -1.
+
+    Shape: (*, 2 M, *) -> (*, M, *).
     """
 
     dim: int = -1
@@ -349,6 +383,7 @@ class Threshold(Module):
     Args:
         threshold: the value to threshold at.
         value: the value that replaces what is not above it.
+        inplace: kept for torch's signature and repr; JAX returns a new array. Default: False.
     """
 
     threshold: float
@@ -364,7 +399,11 @@ class Threshold(Module):
 
 
 class Hardshrink(Module):
-    """x if |x| > lambd else 0. Default lambd: 0.5."""
+    """x if |x| > lambd else 0.
+
+    Args:
+        lambd: the half-width of the band set to 0. Default: 0.5.
+    """
 
     lambd: float = 0.5
 
@@ -376,7 +415,11 @@ class Hardshrink(Module):
 
 
 class Softshrink(Module):
-    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0. Default lambd: 0.5."""
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0.
+
+    Args:
+        lambd: the half-width of the band set to 0, and the shrink (>= 0). Default: 0.5.
+    """
 
     lambd: float = 0.5
 
@@ -402,6 +445,7 @@ class PReLU(Module):
             (dim 1 of the input). Default: 1.
         init: the slopes' initial value. Default: 0.25.
         param_dtype: the slopes' dtype. Default: float32.
+        **kwargs: only ``init_value``, which Flax's ``clone()`` passes for ``init``.
 
     Torch's ``init`` argument shares its name with Flax's ``Module.init``: the
     constructor takes ``init=`` as torch does and keeps it as the field ``init_value``,

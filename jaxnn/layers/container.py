@@ -144,6 +144,7 @@ class Sequential(_Container):
     Args:
         *layers: the modules (or callables) to run, in order; or one mapping of
             name -> module.
+        **kwargs: Flax's ``parent`` and ``name`` (and the fields, when Flax clones it).
 
     Shape:
         whatever the first layer takes -> whatever the last layer returns.
@@ -211,6 +212,7 @@ class ModuleList(_Container):
 
     Args:
         modules: an iterable of modules. Default: empty.
+        **kwargs: Flax's ``parent`` and ``name`` (and the fields, when Flax clones it).
     """
 
     def __init__(self, modules: Iterable[linen.Module] = (), **kwargs: Any) -> None:
@@ -250,6 +252,8 @@ class ModuleDict(_Container):
 
     Args:
         modules: a mapping of name -> module, or an iterable of (name, module) pairs.
+            Default: empty.
+        **kwargs: Flax's ``parent`` and ``name`` (and the fields, when Flax clones it).
     """
 
     def __init__(

@@ -35,6 +35,11 @@ class Flatten(Module):
 class Unflatten(Module):
     """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1).
 
+    Args:
+        dim: the dimension to split (negative counts from the end).
+        unflattened_size: the sizes it becomes; their product is its size, and one entry
+            may be -1 to be inferred.
+
     Example: ``nn.Unflatten(1, (2, 5, 5))`` turns (N, 50) into (N, 2, 5, 5).
     """
 

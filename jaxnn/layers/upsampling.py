@@ -24,6 +24,7 @@ class Upsample(Module):
         align_corners: the corner pixels of input and output line up (interpolating
             modes only). Default: None (False).
         recompute_scale_factor: sample with L / L_out instead of 1 / scale_factor.
+            Default: None (False).
 
     Shape:
         (N, C, *S) -> (N, C, *S_out).
@@ -71,6 +72,12 @@ class UpsamplingNearest2d(Upsample):
     """``Upsample(size, scale_factor, mode='nearest')`` on 4-D input, torch's
     ``nn.UpsamplingNearest2d``.
 
+    Args:
+        size: the output's (H, W), or one int for both; or
+        scale_factor: the output is floor(L * scale_factor) per dim, one float or two.
+        **kwargs: :class:`Upsample`'s other arguments (``mode`` defaults to
+            ``'nearest'`` here) and Flax's ``parent`` and ``name``.
+
     Shape:
         (N, C, H, W) -> (N, C, H_out, W_out).
     """
@@ -88,6 +95,13 @@ class UpsamplingNearest2d(Upsample):
 class UpsamplingBilinear2d(Upsample):
     """``Upsample(size, scale_factor, mode='bilinear', align_corners=True)``, torch's
     ``nn.UpsamplingBilinear2d``.
+
+    Args:
+        size: the output's (H, W), or one int for both; or
+        scale_factor: the output is floor(L * scale_factor) per dim, one float or two.
+        **kwargs: :class:`Upsample`'s other arguments (``mode`` defaults to
+            ``'bilinear'`` and ``align_corners`` to True here) and Flax's ``parent`` and
+            ``name``.
 
     Shape:
         (N, C, H, W) -> (N, C, H_out, W_out).

@@ -24,7 +24,12 @@ __all__ = [
 
 def channel_shuffle(x: jax.Array, groups: int) -> jax.Array:
     """Interleave the channels of ``groups`` groups: (N, g * c, H, W) -> channel ``i * g
-    + j`` takes group ``j``'s channel ``i``."""
+    + j`` takes group ``j``'s channel ``i``.
+
+    Args:
+        x: the NCHW input; its channels must divide into ``groups``.
+        groups: the number of groups ``g``.
+    """
     n, channels, h, w = x.shape
     x = x.reshape(n, groups, channels // groups, h, w)  # (N, g, C / g, H, W)
     x = jnp.swapaxes(x, 1, 2)  # (N, C / g, g, H, W)

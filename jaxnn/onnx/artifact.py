@@ -77,6 +77,10 @@ def save_exported(
 
 def load_exported(f: str | os.PathLike) -> Callable[..., Any]:
     """The function in a file written by :func:`save_exported`: call it with inputs of
-    the exported shapes (any batch size if exported with ``dynamic_batch``)."""
+    the exported shapes (any batch size if exported with ``dynamic_batch``).
+
+    Args:
+        f: the artifact's path.
+    """
     exported = jax_export.deserialize(bytearray(Path(f).read_bytes()))
     return exported.call

@@ -11,8 +11,9 @@ from jax import export as jax_export
 
 __all__ = ["BATCH", "ExportError", "batch_axes", "grown", "input_specs"]
 
-# the name of the symbolic batch axis in traced jaxprs, ONNX models and jax.export artifacts
 BATCH = "batch"
+"""The name of the symbolic batch axis in traced jaxprs, ONNX models and jax.export
+artifacts."""
 
 
 class ExportError(ValueError):

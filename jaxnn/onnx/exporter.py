@@ -25,6 +25,7 @@ from jaxnn.onnx.lower import RULES, Value
 __all__ = ["DEFAULT_OPSET", "build", "check_with_onnxruntime", "export"]
 
 DEFAULT_OPSET = 18
+"""The ONNX opset :func:`export` writes by default, and the lowest it can."""
 # float32 tolerance of the onnxruntime check: max |onnx - jaxnn| <= ATOL + RTOL * max |jaxnn|
 ATOL, RTOL = 1e-4, 1e-4
 
@@ -258,7 +259,16 @@ def check_with_onnxruntime(
 ) -> float:
     """Run the ONNX file in onnxruntime on ``args`` (and, with a dynamic batch, on one more
     example) and compare with jaxnn; returns the largest error. Raises ExportError above
-    ``ATOL + RTOL * max |jaxnn|`` for any output."""
+    ``ATOL + RTOL * max |jaxnn|`` for any output.
+
+    Args:
+        path: the ONNX file.
+        model: the jaxnn module it was exported from.
+        variables: its variables.
+        args: the example inputs, a sequence, in the file's input order.
+        dynamic_batch: also run with one more example (the first repeated), to check the
+            batch axis is dynamic. Default: True.
+    """
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -299,7 +309,25 @@ def export(
     verify: bool = True,
 ) -> Path:
     """Write ``model`` with ``variables`` as an ONNX file, ``torch.onnx.export``'s
-    counterpart (see :mod:`jaxnn.onnx`)."""
+    counterpart (see :mod:`jaxnn.onnx`), and return its path. A failed export leaves no
+    file.
+
+    Args:
+        model: a jaxnn (Flax linen) module, exported in eval mode.
+        variables: its variables; they become the ONNX initializers.
+        args: an example input, or a tuple of them (torch's ``args``).
+        f: the file to write; it is replaced if it exists.
+        input_names: the graph's input names. Default: None (``input``, or ``input_0``,
+            ``input_1``, ...).
+        output_names: the graph's output names. Default: None (``output``, or
+            ``output_0``, ...).
+        dynamic_batch: make dim 0 of every input and output the symbolic ``batch``
+            axis; otherwise the shapes are fixed to the example's. Default: True.
+        opset_version: the ONNX opset, from :data:`DEFAULT_OPSET` to the installed onnx
+            package's latest. Default: None (:data:`DEFAULT_OPSET`).
+        verify: run the file in onnxruntime (:func:`check_with_onnxruntime`) before it is
+            put in place; without it, only ``onnx.checker`` checks it. Default: True.
+    """
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     opset = DEFAULT_OPSET if opset_version is None else int(opset_version)
     if not DEFAULT_OPSET <= opset <= onnx.defs.onnx_opset_version():

@@ -25,8 +25,14 @@ __all__ = ["Graph", "Tensor", "is_static", "linear_in_batch", "onnx_dtype"]
 
 @dataclass(frozen=True)
 class Tensor:
-    """A value the ONNX graph computes: its tensor name and the jaxpr's abstract value
-    (shape, possibly with the symbolic batch dimension, and dtype)."""
+    """A value the ONNX graph computes: its tensor name and the jaxpr's abstract value.
+
+    Attributes:
+        name: the ONNX tensor's name.
+        shape: its shape; dimensions are ints or the symbolic batch (an affine function
+            of it).
+        dtype: its numpy dtype.
+    """
 
     name: str
     shape: tuple[Any, ...]
@@ -34,7 +40,11 @@ class Tensor:
 
 
 def onnx_dtype(dtype: Any) -> int:
-    """The ONNX element type of a numpy / jax dtype."""
+    """The ONNX element type of a numpy / jax dtype (bfloat16 included).
+
+    Args:
+        dtype: a dtype or anything ``np.dtype`` takes.
+    """
     dtype = np.dtype(dtype)
     if dtype.name == "bfloat16":
         return TensorProto.BFLOAT16
@@ -42,6 +52,11 @@ def onnx_dtype(dtype: Any) -> int:
 
 
 def is_static(shape: Sequence[Any]) -> bool:
+    """Whether every dimension of ``shape`` is an int (none is symbolic).
+
+    Args:
+        shape: a shape from a jaxpr.
+    """
     return all(isinstance(d, (int, np.integer)) for d in shape)
 
 
@@ -154,7 +169,11 @@ def linear_in_batch(d: Any) -> tuple[int, int]:
 
     jax's symbolic dimensions are polynomials; exporting supports the linear ones (every
     shape of a model whose batch axis only passes through, is split or is merged with
-    static axes)."""
+    static axes).
+
+    Args:
+        d: a jax symbolic dimension, a polynomial in the batch (not an int).
+    """
     try:
         at = [int(d._evaluate({BATCH: n})) for n in (1, 2, 7)]
     except Exception as e:  # a dimension of another symbol, or not evaluable

@@ -36,22 +36,23 @@ class Conv2dNormActivation(Sequential):
     Args:
         in_channels: channels of the input.
         out_channels: channels produced.
-        kernel_size: Default: 3.
-        stride: Default: 1.
+        kernel_size: the convolution's kernel size. Default: 3.
+        stride: the convolution's stride. Default: 1.
         padding: Default: None, (kernel_size - 1) // 2 * dilation ("same" for odd
             kernels).
-        groups: Default: 1.
+        groups: the convolution's groups. Default: 1.
         norm_layer: called with ``out_channels``; None for no norm. Default:
             ``nn.BatchNorm2d``.
         activation_layer: called with ``inplace=inplace`` (without it when ``inplace``
             is None); None for no activation. Default: ``nn.ReLU``.
-        dilation: Default: 1.
+        dilation: the convolution's dilation. Default: 1.
         inplace: passed to the activation. Default: True.
         bias: the convolution's bias. Default: None, a bias only without a norm layer.
         conv_layer: builds the convolution, called with Conv2d's arguments (torchvision's
             ``_ConvNormActivation`` argument); a model passes e.g.
             ``functools.partial(nn.Conv2d, weight_init=...)`` for its initialisation,
             which Flax fixes when a layer is built. Default: ``nn.Conv2d``.
+        **kwargs: Flax's ``parent`` and ``name`` (and the children, when Flax clones it).
 
     Shape:
         (N, in_channels, H, W) -> (N, out_channels, H_out, W_out).
@@ -155,10 +156,12 @@ class MLP(Sequential):
         in_channels: features of the input.
         hidden_channels: the width of each Linear layer; the last is the output's.
         norm_layer: called with each hidden width; None for none. Default: None.
-        activation_layer: Default: ``nn.ReLU``.
+        activation_layer: called (with ``inplace`` when it is not None) after each
+            hidden Linear layer and its norm. Default: ``nn.ReLU``.
         inplace: passed to the activation and dropout when not None. Default: None.
         bias: the Linear layers' bias. Default: True.
         dropout: dropout probability after each Linear layer. Default: 0.0.
+        **kwargs: Flax's ``parent`` and ``name`` (and the children, when Flax clones it).
 
     Shape:
         (*, in_channels) -> (*, hidden_channels[-1]).

@@ -32,19 +32,35 @@ __all__ = ["LBFGS", "LBFGSState"]
 
 
 class LBFGSState(NamedTuple):
-    """What torch keeps in ``optimizer.state`` between ``step`` calls (history oldest first)."""
+    """What torch keeps in ``optimizer.state`` between ``step`` calls, for ``n``
+    parameters in all (flattened); the history is stored oldest first.
 
-    count: jax.Array  # step() calls (for an lr schedule)
-    func_evals: jax.Array  # loss evaluations, all calls together
-    n_iter: jax.Array  # iterations, all calls together
-    d: jax.Array  # last direction (n,)
-    t: jax.Array  # last step length
-    old_dirs: jax.Array  # (history_size, n) gradient differences y
-    old_stps: jax.Array  # (history_size, n) steps s
-    ro: jax.Array  # (history_size,) 1 / (y . s)
-    num_old: jax.Array  # history entries in use
-    H_diag: jax.Array  # scale of the initial inverse Hessian
-    prev_flat_grad: jax.Array  # (n,)
+    Attributes:
+        count: ``step`` calls (for an lr schedule).
+        func_evals: loss evaluations, all calls together.
+        n_iter: iterations, all calls together.
+        d: the last direction, (n,).
+        t: the last step length.
+        old_dirs: the gradient differences y, (history_size, n).
+        old_stps: the steps s, (history_size, n).
+        ro: 1 / (y . s) of each pair, (history_size,).
+        num_old: the number of history entries in use.
+        H_diag: the scale of the initial inverse Hessian.
+        prev_flat_grad: the last flat gradient, (n,).
+        prev_loss: the last loss.
+    """
+
+    count: jax.Array
+    func_evals: jax.Array
+    n_iter: jax.Array
+    d: jax.Array
+    t: jax.Array
+    old_dirs: jax.Array
+    old_stps: jax.Array
+    ro: jax.Array
+    num_old: jax.Array
+    H_diag: jax.Array
+    prev_flat_grad: jax.Array
     prev_loss: jax.Array
 
 

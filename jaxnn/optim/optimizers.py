@@ -188,7 +188,12 @@ def _chain(*transforms: optax.GradientTransformation | None) -> optax.GradientTr
 
 
 class TorchMomentumState(NamedTuple):
-    """State of :func:`trace_torch_momentum`: steps taken and torch's momentum buffer."""
+    """State of :func:`trace_torch_momentum`: steps taken and torch's momentum buffer.
+
+    Attributes:
+        count: steps taken (int32).
+        momentum_buffer: torch's ``momentum_buffer``, like the parameters.
+    """
 
     count: jax.Array
     momentum_buffer: optax.Updates
@@ -234,7 +239,14 @@ def trace_torch_momentum(
 
 
 class TorchAdamState(NamedTuple):
-    """State of :func:`scale_by_torch_adam`; ``max_exp_avg_sq`` is None without amsgrad."""
+    """State of :func:`scale_by_torch_adam`, torch's Adam state.
+
+    Attributes:
+        count: steps taken (int32).
+        exp_avg: the first moment (running mean of the gradients), like the parameters.
+        exp_avg_sq: the second moment (running mean of the squared gradients).
+        max_exp_avg_sq: the running maximum of ``exp_avg_sq`` with amsgrad; None without.
+    """
 
     count: jax.Array
     exp_avg: optax.Updates
@@ -296,8 +308,14 @@ def scale_by_torch_adam(
 
 
 class TorchRMSpropState(NamedTuple):
-    """State of :func:`scale_by_torch_rmsprop`; unused buffers are None (``count`` is
-    kept only for a momentum schedule)."""
+    """State of :func:`scale_by_torch_rmsprop`; unused buffers are None.
+
+    Attributes:
+        square_avg: the running mean of the squared gradients, like the parameters.
+        grad_avg: the running mean of the gradients when ``centered``; None otherwise.
+        momentum_buffer: the momentum buffer when momentum is used; None otherwise.
+        count: steps taken (int32), kept only for a momentum schedule; None otherwise.
+    """
 
     square_avg: optax.Updates
     grad_avg: optax.Updates | None
@@ -361,7 +379,11 @@ def scale_by_torch_rmsprop(
 
 
 class TorchAdagradState(NamedTuple):
-    """State of :func:`scale_by_torch_adagrad`: the running sum of squared gradients."""
+    """State of :func:`scale_by_torch_adagrad`.
+
+    Attributes:
+        sum: the running sum of squared gradients (torch's ``sum``), like the parameters.
+    """
 
     sum: optax.Updates
 
@@ -393,7 +415,11 @@ def scale_by_torch_adagrad(
 
 
 class TorchDecoupledDecayState(NamedTuple):
-    """State of :func:`add_torch_decoupled_weight_decay`: steps taken (for a schedule)."""
+    """State of :func:`add_torch_decoupled_weight_decay`.
+
+    Attributes:
+        count: steps taken (int32), for an lr schedule.
+    """
 
     count: jax.Array
 
@@ -436,7 +462,12 @@ def add_torch_decoupled_weight_decay(
 
 
 class TorchAdadeltaState(NamedTuple):
-    """State of :func:`scale_by_torch_adadelta`: running averages of ``g**2`` and ``delta**2``."""
+    """State of :func:`scale_by_torch_adadelta`.
+
+    Attributes:
+        square_avg: the running average of ``g**2``, like the parameters.
+        acc_delta: the running average of ``delta**2`` (the squared updates).
+    """
 
     square_avg: optax.Updates
     acc_delta: optax.Updates
@@ -475,7 +506,13 @@ def scale_by_torch_adadelta(rho: float = 0.9, eps: float = 1e-6) -> optax.Gradie
 
 
 class TorchAdamaxState(NamedTuple):
-    """State of :func:`scale_by_torch_adamax`: steps, first moment, infinity norm."""
+    """State of :func:`scale_by_torch_adamax`.
+
+    Attributes:
+        count: steps taken (int32).
+        exp_avg: the first moment, like the parameters.
+        exp_inf: the exponentially weighted infinity norm of the gradients.
+    """
 
     count: jax.Array
     exp_avg: optax.Updates
@@ -518,8 +555,15 @@ def scale_by_torch_adamax(
 
 
 class TorchNAdamState(NamedTuple):
-    """State of :func:`scale_by_torch_nadam`; ``mu_product`` is torch's running product
-    of the momentum schedule (float32, as torch keeps it)."""
+    """State of :func:`scale_by_torch_nadam`.
+
+    Attributes:
+        count: steps taken (int32).
+        mu_product: torch's running product of the momentum schedule, a float32
+            scalar (as torch keeps it).
+        exp_avg: the first moment, like the parameters.
+        exp_avg_sq: the second moment.
+    """
 
     count: jax.Array
     mu_product: jax.Array
@@ -579,7 +623,13 @@ def scale_by_torch_nadam(
 
 
 class TorchRAdamState(NamedTuple):
-    """State of :func:`scale_by_torch_radam`: steps and the two moments."""
+    """State of :func:`scale_by_torch_radam`.
+
+    Attributes:
+        count: steps taken (int32).
+        exp_avg: the first moment, like the parameters.
+        exp_avg_sq: the second moment.
+    """
 
     count: jax.Array
     exp_avg: optax.Updates
@@ -646,8 +696,12 @@ def scale_by_torch_radam(
 
 
 class TorchRpropState(NamedTuple):
-    """State of :func:`scale_by_torch_rprop`: the previous (masked) gradient and the
-    per-element step sizes."""
+    """State of :func:`scale_by_torch_rprop`.
+
+    Attributes:
+        prev: the previous gradient, zero where its sign flipped (torch's ``prev``).
+        step_size: the per-element step sizes, like the parameters.
+    """
 
     prev: optax.Updates
     step_size: optax.Updates
@@ -702,8 +756,13 @@ def scale_by_torch_rprop(
 
 
 class TorchASGDState(NamedTuple):
-    """State of :func:`scale_by_torch_asgd`: steps taken and ``ax``, torch's running
-    average of the parameters (the averaged model ASGD is named for)."""
+    """State of :func:`scale_by_torch_asgd`.
+
+    Attributes:
+        count: steps taken (int32).
+        ax: torch's running average of the parameters (the averaged model ASGD is named
+            for), like the parameters.
+    """
 
     count: jax.Array
     ax: optax.Params
@@ -1342,6 +1401,9 @@ def weight_decay_mask(params: Any) -> Any:
     False for biases, normalization parameters and every parameter with fewer than two
     dimensions (:func:`is_bias_or_norm`). Use it
     as optax's ``mask``, e.g. ``optax.add_decayed_weights(1e-4, mask=weight_decay_mask)``.
+
+    Args:
+        params: the parameters (a pytree of arrays or shapes).
 
     Example::
 

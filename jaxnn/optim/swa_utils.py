@@ -62,7 +62,11 @@ def _floating(x: jax.Array) -> bool:
 
 
 def get_ema_avg_fn(decay: float = 0.999) -> AvgFn:
-    """EMA of one array: ``decay * ema + (1 - decay) * current``, torch's ``get_ema_avg_fn``."""
+    """EMA of one array: ``decay * ema + (1 - decay) * current``, torch's ``get_ema_avg_fn``.
+
+    Args:
+        decay: the weight of the running average, in [0, 1]. Default: 0.999.
+    """
     _check_decay(decay)
 
     def ema_update(ema: jax.Array, current: jax.Array, num_averaged: jax.Array) -> jax.Array:
@@ -82,7 +86,11 @@ def get_swa_avg_fn() -> AvgFn:
 
 def get_ema_multi_avg_fn(decay: float = 0.999) -> MultiAvgFn:
     """EMA of lists of arrays, torch's ``get_ema_multi_avg_fn``: ``lerp(ema, current,
-    1 - decay)`` for floating arrays; returns the new list."""
+    1 - decay)`` for floating arrays; returns the new list.
+
+    Args:
+        decay: the weight of the running average, in [0, 1]. Default: 0.999.
+    """
     _check_decay(decay)
 
     def ema_update(ema: list, current: list, num_averaged: jax.Array) -> list:
@@ -107,7 +115,12 @@ def get_swa_multi_avg_fn() -> MultiAvgFn:
 
 
 class AveragedState(NamedTuple):
-    """The averaged variables and torch's ``n_averaged`` (int32)."""
+    """The state of an :class:`AveragedModel`.
+
+    Attributes:
+        variables: the averaged model's variables, structured as the model's.
+        n_averaged: how many updates were averaged in, torch's ``n_averaged`` (int32).
+    """
 
     variables: dict[str, Any]
     n_averaged: jax.Array

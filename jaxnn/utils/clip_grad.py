@@ -148,7 +148,11 @@ def _check_number(name: str, value: Any, hint: str) -> None:
 
 
 class ClipGradNormState(NamedTuple):
-    """State of :func:`clip_grad_norm`: the total norm of the last gradients (for logging)."""
+    """State of :func:`clip_grad_norm`.
+
+    Attributes:
+        total_norm: the total norm of the last gradients, before clipping (for logging).
+    """
 
     total_norm: jax.Array
 
