@@ -34,14 +34,21 @@ from jaxnn.train import (
 )
 
 REGRESSION = {"diabetes"}
+
+
+def _decay(a) -> dict:
+    """--weight-decay when given, else each optimizer keeps torch's default (AdamW: 1e-2)."""
+    return {} if a.weight_decay is None else {"weight_decay": a.weight_decay}
+
+
 # (arguments, lr: a float or a schedule) -> optimizer
 OPTIMIZERS = {
-    "sgd": lambda a, lr: optim.SGD(lr, momentum=a.momentum, weight_decay=a.weight_decay),
-    "adam": lambda a, lr: optim.Adam(lr, weight_decay=a.weight_decay),
-    "adamw": lambda a, lr: optim.AdamW(lr, weight_decay=a.weight_decay or 1e-2),
-    "rmsprop": lambda a, lr: optim.RMSprop(lr, momentum=a.momentum, weight_decay=a.weight_decay),
-    "adagrad": lambda a, lr: optim.Adagrad(lr, weight_decay=a.weight_decay),
-    "adadelta": lambda a, lr: optim.Adadelta(lr, weight_decay=a.weight_decay),
+    "sgd": lambda a, lr: optim.SGD(lr, momentum=a.momentum, **_decay(a)),
+    "adam": lambda a, lr: optim.Adam(lr, **_decay(a)),
+    "adamw": lambda a, lr: optim.AdamW(lr, **_decay(a)),
+    "rmsprop": lambda a, lr: optim.RMSprop(lr, momentum=a.momentum, **_decay(a)),
+    "adagrad": lambda a, lr: optim.Adagrad(lr, **_decay(a)),
+    "adadelta": lambda a, lr: optim.Adadelta(lr, **_decay(a)),
 }
 
 
@@ -60,7 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--momentum", type=float, default=0.9, help="sgd / rmsprop momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument(
+        "--weight-decay", type=float, default=None, help="default: the optimizer's own (torch's)"
+    )
     p.add_argument(
         "--scheduler",
         choices=("none", "steplr"),

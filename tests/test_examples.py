@@ -271,3 +271,22 @@ def test_dcgan_train_step_is_the_pytorch_examples_step():
         sd = flax_to_torch(ours)
         for key, value in theirs.state_dict().items():
             np.testing.assert_allclose(sd[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+
+
+def test_train_weight_decay_defaults_to_each_optimizers_own():
+    """No --weight-decay: AdamW decays by torch's 1e-2; an explicit 0 means no decay
+    (a zero gradient then leaves the parameters where they are)."""
+    import jax.numpy as jnp
+
+    train = load("train")
+    params = {"w": jnp.ones(3)}
+    zero = {"w": jnp.zeros(3)}
+
+    def after_one_step(argv):
+        args = train.parse_args(["--optimizer", "adamw", "--lr", "0.1", *argv])
+        opt = train.OPTIMIZERS["adamw"](args, args.lr)
+        updates, _ = opt.update(zero, opt.init(params), params)
+        return np.asarray(params["w"] + updates["w"])
+
+    np.testing.assert_allclose(after_one_step([]), 1 - 0.1 * 1e-2, rtol=1e-6)
+    np.testing.assert_array_equal(after_one_step(["--weight-decay", "0"]), np.ones(3))
