@@ -189,25 +189,6 @@ PENDING = frozenset(
         "jaxnn.onnx.lower.name_of",
         "jaxnn.onnx.lower.one_tensor",
         "jaxnn.onnx.lower.output",
-        # jaxnn/state_dict.py: docstring owned by the sequence/zoo work, completed at merge
-        "jaxnn.state_dict.BUFFERS",
-        "jaxnn.state_dict.COLLECTIONS",
-        "jaxnn.state_dict.LEAF_RULES",
-        "jaxnn.state_dict.LeafRule",
-        "jaxnn.state_dict.StateDictMismatchError",
-        "jaxnn.state_dict.TIED",
-        "jaxnn.state_dict.TorchLeaf",
-        "jaxnn.state_dict.bits_equal",
-        "jaxnn.state_dict.c_order",
-        "jaxnn.state_dict.copy_tiled",
-        "jaxnn.state_dict.leaf_rule",
-        "jaxnn.state_dict.match_state_dict",
-        "jaxnn.state_dict.state_dict",
-        "jaxnn.state_dict.tied_keys",
-        "jaxnn.state_dict.torch_key",
-        "jaxnn.state_dict.torch_leaves",
-        "jaxnn.state_dict.torch_order",
-        "jaxnn.state_dict.torch_shape",
     }
 )
 
