@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxnn import state_dict as sd
 from jaxnn._tree import plain
-from jaxnn.compat.files import ConversionError
+from jaxnn.compat.sources import ConversionError
 
 __all__ = [
     "batch_axis",

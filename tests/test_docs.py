@@ -162,16 +162,6 @@ PENDING = frozenset(
         "jaxnn.compat.torch_models.ResNetCIFAR",
         "jaxnn.compat.torch_models.ResidualBlock",
         "jaxnn.compat.torch_models.VGG16",
-        # compat/files.py: at 519 of its 520 lines; these need the file split first
-        "jaxnn.compat.files.MemoryTensors",
-        "jaxnn.compat.files.PthFileTensors",
-        "jaxnn.compat.files.SafetensorsTensors",
-        "jaxnn.compat.files.compare_written",
-        "jaxnn.compat.files.load_pth",
-        "jaxnn.compat.files.numpy_dtype",
-        "jaxnn.compat.files.open_pth",
-        "jaxnn.compat.files.state_dict_of",
-        "jaxnn.compat.files.tensors_equal",
         # jaxnn/models/builders.py: docstring owned by the sequence/zoo work, completed at merge
         "jaxnn.models.builders.MODELS",
         "jaxnn.models.builders.image_input",
