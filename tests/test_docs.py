@@ -162,23 +162,6 @@ PENDING = frozenset(
         "jaxnn.compat.torch_models.ResNetCIFAR",
         "jaxnn.compat.torch_models.ResidualBlock",
         "jaxnn.compat.torch_models.VGG16",
-        # jaxnn/models/builders.py: docstring owned by the sequence/zoo work, completed at merge
-        "jaxnn.models.builders.MODELS",
-        "jaxnn.models.builders.image_input",
-        "jaxnn.models.builders.no_pretrained_weights",
-        "jaxnn.models.builders.register_model",
-        "jaxnn.models.builders.set_fixed",
-        # jaxnn/models/__init__.py: docstring owned by the sequence/zoo work, completed at merge
-        "jaxnn.models.get_model",
-        # jaxnn/onnx/lower.py: docstring owned by the sequence/zoo work, completed at merge
-        "jaxnn.onnx.lower.RULES",
-        "jaxnn.onnx.lower.Rule",
-        "jaxnn.onnx.lower.Value",
-        "jaxnn.onnx.lower.axes_tensor",
-        "jaxnn.onnx.lower.lowering",
-        "jaxnn.onnx.lower.name_of",
-        "jaxnn.onnx.lower.one_tensor",
-        "jaxnn.onnx.lower.output",
     }
 )
 
