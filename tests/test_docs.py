@@ -147,24 +147,6 @@ def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
 
 # --- every public name and argument documented ------------------------------------------
 
-# Names known to be undocumented, each group with its reason: mostly files other work is
-# editing right now. The lead completes them at merge and empties this set; a name that
-# passes must leave it (the test says so).
-PENDING = frozenset(
-    {
-        # compat/torch_models.py: docstring owned by the sequence/zoo work, completed at merge
-        "jaxnn.compat.torch_models.BasicBlock",
-        "jaxnn.compat.torch_models.Classifier",
-        "jaxnn.compat.torch_models.DCGANDiscriminator",
-        "jaxnn.compat.torch_models.DCGANGenerator",
-        "jaxnn.compat.torch_models.Regressor",
-        "jaxnn.compat.torch_models.ResNet18",
-        "jaxnn.compat.torch_models.ResNetCIFAR",
-        "jaxnn.compat.torch_models.ResidualBlock",
-        "jaxnn.compat.torch_models.VGG16",
-    }
-)
-
 # Google-style sections that document arguments. An entry is one name: ``name: text``,
 # ``name (type): text``, ``*args: text``, ``**kwargs: text``. ``Args: as :class:`X`.``
 # (on its own line or after a sentence) documents them as X's docstring does.
@@ -350,13 +332,7 @@ def _undocumented(names: dict[str, object]) -> dict[str, list[str]]:
 
 def test_every_public_name_and_argument_is_documented():
     problems = _undocumented(_public_names())
-    report = [
-        f"{path}: {'; '.join(found)}" for path, found in problems.items() if path not in PENDING
-    ]
-    report += [
-        f"{path}: documented now, remove it from PENDING"
-        for path in sorted(PENDING - problems.keys())
-    ]
+    report = [f"{path}: {'; '.join(found)}" for path, found in problems.items()]
     assert not report, f"{len(report)} public names:\n" + "\n".join(report)
 
 
