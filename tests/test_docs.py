@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import pathlib
 import re
@@ -86,6 +87,23 @@ def test_site_builds_in_strict_mode(tmp_path):
     assert 'id="jaxnn.layers.conv.Conv2d"' in reference
     cli = (tmp_path / "cli" / "index.html").read_text()
     assert "jaxnn-compat export" in cli and "--model-kwargs" in cli
+    activations = (tmp_path / "api" / "activations" / "index.html").read_text()
+    assert "Args: as <code>ReLU</code>" in activations  # a Sphinx role reads as code
+    assert ":class:" not in activations
+
+
+def test_the_reference_shows_sphinx_roles_as_code():
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location("griffe_flax", DOCS / "griffe_flax.py")
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    code = extension.code_for_roles
+    assert code("x * sigmoid(x). Args: as :class:`ReLU`.") == "x * sigmoid(x). Args: as `ReLU`."
+    assert code(":func:`~jaxnn.state_dict.bits_equal` and :mod:`jaxnn.core`") == (
+        "`bits_equal` and `jaxnn.core`"
+    )
+    assert code(":data:`LEAF_RULES`, :meth:`blocks`") == "`LEAF_RULES`, `blocks`"
+    assert code("``dim`` and `x`, no role") == "``dim`` and `x`, no role"
 
 
 # What every docstring example may assume, as a reader of the reference does (the site's

@@ -244,9 +244,9 @@ class LSTM(_RNNBase):
             mode (a 'dropout' rng given). Default: 0.0.
         bidirectional: a second, backward-running direction per layer, its parameters
             suffixed ``_reverse``. Default: False.
-        proj_size: > 0 projects each hidden state to this size with ``weight_hr_l{k}``;
-            h_n and the outputs then have H_out = proj_size features. Default: 0
-            (H_out = hidden_size).
+        proj_size: if positive, each hidden state is projected to this size by
+            ``weight_hr_l{k}``; h_n and the outputs then have H_out = proj_size features.
+            Default: 0 (H_out = hidden_size).
         dtype: computation dtype (None: promote input and parameters).
         param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
