@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxnn.compat.files import ConversionError
+from jaxnn.compat.sources import ConversionError
 
 __all__ = ["build_parser", "main"]
 

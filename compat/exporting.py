@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jaxnn.compat.files import ConversionError
 from jaxnn.compat.models import batch_axis, build_model, example_batch, example_input, template
 from jaxnn.compat.pipeline import check_destination, load_variables
+from jaxnn.compat.sources import ConversionError
 
 __all__ = ["export_onnx"]
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from jaxnn import checkpoint
 from jaxnn import state_dict as sd
-from jaxnn.compat.files import ConversionError, open_tensors
+from jaxnn.compat.files import open_tensors
+from jaxnn.compat.sources import ConversionError
 
 __all__ = ["Inspection", "inspect"]
 

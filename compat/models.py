@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxnn import state_dict as sd
 from jaxnn._tree import plain
-from jaxnn.compat.files import ConversionError
+from jaxnn.compat.sources import ConversionError
 
 __all__ = [
     "batch_axis",
@@ -131,7 +131,14 @@ def example_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:
 def batch_axis(model: Any) -> int:
     """The batch axis of ``model``'s input: where its ``example_input(1)`` and
     ``example_input(2)`` differ (1 for the word-language models' (T, N) tokens); 0 for a
-    model without ``example_input``."""
+    model without ``example_input``.
+
+    Args:
+        model: a jaxnn model.
+
+    Raises:
+        ConversionError: the two example inputs differ in another number of axes than one.
+    """
     own = getattr(model, "example_input", None)
     if own is None:
         return 0

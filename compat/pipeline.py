@@ -10,7 +10,7 @@
 
 Both directions stream: one tensor (or block of one) of the source is held at a time, and
 checkpoints are read back a few arrays at a time. Bad input raises
-:class:`~jaxnn.compat.files.ConversionError` with a one-line reason.
+:class:`~jaxnn.compat.sources.ConversionError` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from jaxnn.compat.convert import from_numpy, leaf_to_torch, to_numpy, torch_to_f
 from jaxnn.compat.files import (
     SAFETENSORS_SUFFIX,
     TORCH_SUFFIXES,
-    ConversionError,
-    TensorSource,
-    numpy_dtype,
     open_tensors,
     tensors_equal,
     write_state_dict,
@@ -44,6 +41,7 @@ from jaxnn.compat.models import (
     example_input,
     template,
 )
+from jaxnn.compat.sources import ConversionError, TensorSource, numpy_dtype
 
 __all__ = ["GROUP_BYTES", "check_destination", "convert", "load_variables", "verify"]
 

@@ -48,7 +48,9 @@ __all__ = [
 
 
 class Classifier(nn.Module):
-    """Linear then softmax over dim 1 (jaxnn.models.Classifier)."""
+    """Linear then softmax over dim 1 (jaxnn.models.Classifier).
+    Args: as :class:`jaxnn.models.Classifier`.
+    """
 
     def __init__(self, num_inputs: int, num_classes: int) -> None:
         super().__init__()
@@ -59,7 +61,9 @@ class Classifier(nn.Module):
 
 
 class Regressor(nn.Module):
-    """A Linear layer, raw outputs (jaxnn.models.Regressor)."""
+    """A Linear layer, raw outputs (jaxnn.models.Regressor).
+    Args: as :class:`jaxnn.models.Regressor`.
+    """
 
     def __init__(self, num_inputs: int, num_outputs: int) -> None:
         super().__init__()
@@ -139,7 +143,9 @@ class NeuralNetwork(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """conv-bn-relu-conv-bn + ``shortcut``, then relu (jaxnn.models.ResidualBlock)."""
+    """conv-bn-relu-conv-bn + ``shortcut``, then relu (jaxnn.models.ResidualBlock).
+    Args: as :class:`jaxnn.models.ResidualBlock`.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
@@ -161,7 +167,9 @@ class ResidualBlock(nn.Module):
 
 
 class ResNetCIFAR(nn.Module):
-    """3x3 stem, stages ``layer1``.. of ResidualBlocks, pool, ``fc`` (jaxnn.models.ResNetCIFAR)."""
+    """3x3 stem, stages ``layer1``.. of ResidualBlocks, pool, ``fc`` (jaxnn.models.ResNetCIFAR).
+    Args: as :class:`jaxnn.models.ResNetCIFAR`.
+    """
 
     def __init__(
         self,
@@ -191,7 +199,16 @@ class ResNetCIFAR(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """torchvision's ResNet BasicBlock (jaxnn.models.BasicBlock)."""
+    """torchvision's ResNet BasicBlock (jaxnn.models.BasicBlock, without the arguments
+    torchvision's block accepts only at their defaults).
+
+    Args:
+        inplanes: channels of the input.
+        planes: channels of the output.
+        stride: stride of ``conv1``. Default: 1.
+        downsample: module applied to ``x`` on the skip path when the shape changes.
+            Default: None (the identity).
+    """
 
     def __init__(
         self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
@@ -224,7 +241,11 @@ def _init_like_torchvision(model: nn.Module) -> None:
 
 
 class ResNet18(nn.Module):
-    """torchvision's resnet18, names and initialisation (jaxnn.models.ResNet18)."""
+    """torchvision's resnet18, names and initialisation (jaxnn.models.ResNet18).
+
+    Args:
+        num_classes: outputs of ``fc``. Default: 1000.
+    """
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -261,7 +282,9 @@ _VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 5
 
 
 class VGG16(nn.Module):
-    """torchvision's vgg16, names and initialisation (jaxnn.models.VGG16)."""
+    """torchvision's vgg16, names and initialisation (jaxnn.models.VGG16).
+    Args: as :class:`jaxnn.models.VGG16` (``classifier`` a torch module here).
+    """
 
     def __init__(
         self, num_classes: int = 1000, dropout: float = 0.5, classifier: nn.Module | None = None
@@ -303,7 +326,9 @@ class VGG16(nn.Module):
 
 class DCGANGenerator(nn.Module):
     """The PyTorch DCGAN example's Generator, with its sizes as arguments
-    (jaxnn.models.DCGANGenerator); image_size 32 drops one stride-2 stage."""
+    (jaxnn.models.DCGANGenerator); image_size 32 drops one stride-2 stage.
+    Args: as :class:`jaxnn.models.DCGANGenerator`.
+    """
 
     def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64) -> None:
         super().__init__()
@@ -329,7 +354,9 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """The PyTorch DCGAN example's Discriminator (jaxnn.models.DCGANDiscriminator)."""
+    """The PyTorch DCGAN example's Discriminator (jaxnn.models.DCGANDiscriminator).
+    Args: as :class:`jaxnn.models.DCGANDiscriminator`.
+    """
 
     def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64) -> None:
         super().__init__()

@@ -23,6 +23,11 @@ __all__ = ["GPT", "GPTConfig", "PositionalEncoding", "RNNModel", "TransformerMod
 
 @dataclass
 class GPTConfig:
+    """nanoGPT's ``GPTConfig``.
+
+    Attributes: as :class:`jaxnn.models.GPTConfig`.
+    """
+
     block_size: int = 1024
     vocab_size: int = 50304
     n_layer: int = 12
@@ -95,7 +100,12 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """nanoGPT's GPT (jaxnn.models.GPT); ``config`` may also be a mapping of its fields."""
+    """nanoGPT's GPT (jaxnn.models.GPT).
+
+    Args:
+        config: a :class:`GPTConfig`, or a mapping of its fields. Default: None
+            (``GPTConfig()``, GPT-2 124M).
+    """
 
     def __init__(self, config: GPTConfig | Mapping | None = None) -> None:
         super().__init__()
@@ -173,7 +183,8 @@ class GPT(nn.Module):
 
 class RNNModel(nn.Module):
     """Container module with an encoder, a recurrent module, and a decoder (the PyTorch
-    word-language-model example's RNNModel)."""
+    word-language-model example's RNNModel). Args: as :class:`jaxnn.models.RNNModel`.
+    """
 
     def __init__(
         self,
@@ -235,7 +246,9 @@ class RNNModel(nn.Module):
 
 
 class PositionalEncoding(nn.Module):
-    """Sine and cosine positional encodings added to the input, then dropout."""
+    """Sine and cosine positional encodings added to the input, then dropout.
+    Args: as :class:`jaxnn.models.PositionalEncoding`.
+    """
 
     def __init__(self, d_model: int, dropout: float = 0.1, max_len: int = 5000) -> None:
         super().__init__()
@@ -255,7 +268,9 @@ class PositionalEncoding(nn.Module):
 
 class TransformerModel(nn.Transformer):
     """Container module with an encoder, a transformer encoder and a decoder (the PyTorch
-    word-language-model example's TransformerModel)."""
+    word-language-model example's TransformerModel).
+    Args: as :class:`jaxnn.models.TransformerModel`.
+    """
 
     def __init__(
         self, ntoken: int, ninp: int, nhead: int, nhid: int, nlayers: int, dropout: float = 0.5

@@ -5,6 +5,9 @@
 * Inspecting a constant (``METADATA_FILE = "..."``) or a Flax field (``inplace = False``)
   finds its value's type's docstring (``str``'s, ``bool``'s); the reference shows the
   string literal that follows the assignment in the source instead, or nothing.
+* Docstrings name other objects with Sphinx roles (``:class:`ReLU```, ``Args: as
+  :func:`conv2d```), which Markdown would print as they are; the reference shows the
+  name as code instead (``~`` keeps only its last part, as Sphinx does).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import functools
 import importlib
 import inspect
 import itertools
+import re
 from typing import Any
 
 import griffe
@@ -34,7 +38,24 @@ def _attribute_docstrings(module_name: str) -> dict[str, str]:
     return found
 
 
-class DropFlaxPlumbing(griffe.Extension):
+_ROLE = re.compile(r":(?:attr|class|data|exc|func|meth|mod|obj):`(?P<tilde>~?)(?P<target>[\w.]+)`")
+
+
+def code_for_roles(text: str) -> str:
+    """``text`` with each Sphinx cross-reference role written as a Markdown code span."""
+
+    def code(match: re.Match) -> str:
+        target = match["target"]
+        return f"`{target.rsplit('.', 1)[-1] if match['tilde'] else target}`"
+
+    return _ROLE.sub(code, text)
+
+
+class ReferenceCleanup(griffe.Extension):
+    def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = code_for_roles(obj.docstring.value)
+
     def on_function_instance(self, *, func: griffe.Function, **kwargs: Any) -> None:
         if func.name != "__init__":
             return
@@ -52,4 +73,4 @@ class DropFlaxPlumbing(griffe.Extension):
         own = None
         if attr.parent is not None and attr.parent.is_module:
             own = _attribute_docstrings(attr.parent.path).get(attr.name)
-        attr.docstring = griffe.Docstring(own, parent=attr) if own else None
+        attr.docstring = griffe.Docstring(code_for_roles(own), parent=attr) if own else None

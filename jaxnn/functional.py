@@ -150,31 +150,58 @@ IntOrTuple = int | tuple[int, ...]
 
 
 def relu(input: Array, inplace: bool = False) -> Array:
-    """max(0, x). ``inplace`` is accepted for torch compatibility (JAX arrays are
-    immutable, so a new array is always returned)."""
+    """max(0, x).
+
+    Args:
+        input: any shape.
+        inplace: accepted for torch compatibility: JAX arrays are immutable, so a new array
+            is always returned. Default: False.
+    """
     return jax.nn.relu(input)
 
 
 def leaky_relu(input: Array, negative_slope: float = 0.01, inplace: bool = False) -> Array:
-    """x if x > 0 else negative_slope * x (at 0 torch's gradient is negative_slope)."""
+    """x if x > 0 else negative_slope * x (at 0 torch's gradient is negative_slope).
+
+    Args:
+        input: any shape.
+        negative_slope: the slope for x <= 0. Default: 0.01.
+        inplace: accepted for torch compatibility: JAX arrays are immutable, so a new array
+            is always returned. Default: False.
+    """
     return jnp.where(input > 0, input, negative_slope * input)
 
 
 def elu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
-    """x if x > 0 else alpha * (exp(x) - 1)."""
+    """x if x > 0 else alpha * (exp(x) - 1).
+
+    Args:
+        input: any shape.
+        alpha: the value the negative side saturates to is -alpha. Default: 1.0.
+        inplace: accepted for torch compatibility: JAX arrays are immutable, so a new array
+            is always returned. Default: False.
+    """
     return jnp.where(input > 0, input, alpha * jnp.expm1(jnp.where(input > 0, 0, input)))
 
 
 def selu(input: Array, inplace: bool = False) -> Array:
     """scale * elu(x, alpha) with torch's constants (alpha 1.6732632423543772,
-    scale 1.0507009873554805)."""
+    scale 1.0507009873554805). Args: as :func:`relu`.
+    """
     alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
     negative = alpha * jnp.expm1(jnp.where(input > 0, 0, input))
     return scale * jnp.where(input > 0, input, negative)
 
 
 def celu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
-    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+    """x if x > 0 else alpha * (exp(x / alpha) - 1).
+
+    Args:
+        input: any shape.
+        alpha: the negative side's scale; non-zero. Default: 1.0.
+        inplace: accepted for torch compatibility: JAX arrays are immutable, so a new array
+            is always returned. Default: False.
+    """
     if alpha == 0:
         raise ValueError("celu: alpha must be non-zero (it divides the input)")
     return jnp.where(input > 0, input, alpha * jnp.expm1(jnp.where(input > 0, 0, input) / alpha))
@@ -191,25 +218,35 @@ def _clip(input: Array, low: float, high: float) -> Array:
 def hardtanh(
     input: Array, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Array:
-    """min_val if x < min_val, max_val if x > max_val, else x."""
+    """min_val if x < min_val, max_val if x > max_val, else x (gradient 1 strictly
+    inside, 0 at and beyond the ends, as torch).
+
+    Args:
+        input: any shape.
+        min_val: the lower end. Default: -1.0.
+        max_val: the upper end, at least ``min_val``. Default: 1.0.
+        inplace: accepted for torch compatibility: JAX arrays are immutable, so a new array
+            is always returned. Default: False.
+    """
     if max_val < min_val:
         raise ValueError(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
     return _clip(input, min_val, max_val)
 
 
 def relu6(input: Array, inplace: bool = False) -> Array:
-    """min(max(0, x), 6) (gradient 0 at 0 and 6, as torch)."""
+    """min(max(0, x), 6) (gradient 0 at 0 and 6, as torch). Args: as :func:`relu`."""
     return _clip(input, 0.0, 6.0)
 
 
 def hardsigmoid(input: Array, inplace: bool = False) -> Array:
-    """0 if x <= -3, 1 if x >= 3, else x / 6 + 1 / 2."""
+    """0 if x <= -3, 1 if x >= 3, else x / 6 + 1 / 2. Args: as :func:`relu`."""
     return _clip(input + 3, 0.0, 6.0) / 6
 
 
 def hardswish(input: Array, inplace: bool = False) -> Array:
     """x * relu6(x + 3) / 6; torch's gradient: (2 x + 3) / 6 strictly inside (-3, 3),
-    0 at and below -3, 1 at and above 3."""
+    0 at and below -3, 1 at and above 3. Args: as :func:`relu`.
+    """
     inner = input * (input + 3) / 6
     low = jnp.zeros((), input.dtype)
     return jnp.where(input <= -3, low, jnp.where(input >= 3, input, inner))
@@ -217,44 +254,80 @@ def hardswish(input: Array, inplace: bool = False) -> Array:
 
 def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     """log(1 + exp(beta x)) / beta, and x where beta x > threshold (torch's linear
-    region)."""
+    region).
+
+    Args:
+        input: any shape.
+        beta: the sharpness. Default: 1.0.
+        threshold: above this value of beta x the result is x itself. Default: 20.0.
+    """
     linear = input * beta > threshold
     safe = jnp.where(linear, jnp.zeros((), input.dtype), input)
     return jnp.where(linear, input, jnp.log1p(jnp.exp(safe * beta)) / beta)
 
 
 def mish(input: Array, inplace: bool = False) -> Array:
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)). Args: as :func:`relu`."""
     return input * jnp.tanh(jax.nn.softplus(input))
 
 
 def logsigmoid(input: Array) -> Array:
-    """log(sigmoid(x)), computed stably."""
+    """log(sigmoid(x)), computed stably.
+
+    Args:
+        input: any shape.
+    """
     return jax.nn.log_sigmoid(input)
 
 
 def softsign(input: Array) -> Array:
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    Args:
+        input: any shape.
+    """
     return input / (jnp.abs(input) + 1)
 
 
 def tanhshrink(input: Array) -> Array:
-    """x - tanh(x)."""
+    """x - tanh(x).
+
+    Args:
+        input: any shape.
+    """
     return input - jnp.tanh(input)
 
 
 def threshold(input: Array, threshold: float, value: float, inplace: bool = False) -> Array:
-    """x if x > threshold else value."""
+    """x if x > threshold else value.
+
+    Args:
+        input: any shape.
+        threshold: the value x must exceed to pass.
+        value: what replaces the rest.
+        inplace: accepted for torch compatibility: JAX arrays are immutable, so a new array
+            is always returned. Default: False.
+    """
     return jnp.where(input > threshold, input, jnp.asarray(value, input.dtype))
 
 
 def hardshrink(input: Array, lambd: float = 0.5) -> Array:
-    """x if |x| > lambd else 0."""
+    """x if |x| > lambd else 0.
+
+    Args:
+        input: any shape.
+        lambd: the half-width of the zeroed band (torch's spelling). Default: 0.5.
+    """
     return jnp.where(jnp.abs(input) > lambd, input, jnp.zeros((), input.dtype))
 
 
 def softshrink(input: Array, lambd: float = 0.5) -> Array:
-    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0."""
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0.
+
+    Args:
+        input: any shape.
+        lambd: the half-width of the zeroed band, >= 0 (torch's spelling). Default: 0.5.
+    """
     if lambd < 0:
         raise ValueError(
             f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}"
@@ -265,7 +338,12 @@ def softshrink(input: Array, lambd: float = 0.5) -> Array:
 
 def prelu(input: Array, weight: Array) -> Array:
     """x if x > 0 else weight * x, with one weight for all channels or one per channel
-    (dim 1 of the input; an input of rank < 2 has one channel)."""
+    (dim 1 of the input; an input of rank < 2 has one channel).
+
+    Args:
+        input: (N, C, *), or any shape with a single weight.
+        weight: 1-D, of size 1 or C (``nn.PReLU``'s ``weight``).
+    """
     if weight.ndim != 1:
         raise ValueError(f"prelu: weight must be 1-D, got shape {tuple(weight.shape)}")
     if weight.size != 1:
@@ -282,7 +360,14 @@ def prelu(input: Array, weight: Array) -> Array:
 
 
 def glu(input: Array, dim: int = -1) -> Array:
-    """a * sigmoid(b) where a, b are the halves of ``input`` along ``dim``."""
+    """a * sigmoid(b) where a, b are the halves of ``input`` along ``dim``.
+
+    Args:
+        input: any shape whose ``dim`` has an even size.
+        dim: the dim to halve. Default: -1.
+
+    Shape: (*, 2 M, *) -> (*, M, *).
+    """
     d = _dim(dim, input.ndim, "glu")
     if input.ndim == 0 or input.shape[d] % 2:
         size = input.shape[d] if input.ndim else 0
@@ -292,10 +377,15 @@ def glu(input: Array, dim: int = -1) -> Array:
 
 
 def gelu(input: Array, approximate: str = "none") -> Array:
-    """Gaussian error linear unit; ``approximate='tanh'`` selects the tanh form.
+    """Gaussian error linear unit: x * Phi(x), Phi the standard normal CDF.
 
     The exact form is torch's formula, x / 2 * (1 + erf(x / sqrt(2))); ``jax.nn.gelu``
     writes it with erfc, which XLA:CPU evaluates several times slower than erf.
+
+    Args:
+        input: any shape; an integer input is computed in float32.
+        approximate: 'none' (exact) or 'tanh' (torch's tanh approximation). Default:
+            'none'.
     """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -309,17 +399,25 @@ def gelu(input: Array, approximate: str = "none") -> Array:
 
 
 def silu(input: Array, inplace: bool = False) -> Array:
-    """x * sigmoid(x)."""
+    """x * sigmoid(x). Args: as :func:`relu`."""
     return jax.nn.silu(input)
 
 
 def sigmoid(input: Array) -> Array:
-    """1 / (1 + exp(-x))."""
+    """1 / (1 + exp(-x)).
+
+    Args:
+        input: any shape.
+    """
     return jax.nn.sigmoid(input)
 
 
 def tanh(input: Array) -> Array:
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent.
+
+    Args:
+        input: any shape.
+    """
     return jnp.tanh(input)
 
 
@@ -340,7 +438,15 @@ def _softmax_dim(ndim: int, dim: int | None, who: str) -> int:
 
 def softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
     """Softmax along ``dim`` (torch counts ``dim`` as usual; the class dim of
-    (N, C) logits is 1)."""
+    (N, C) logits is 1).
+
+    Args:
+        input: any shape.
+        dim: the dim that sums to 1. Default: None, torch's deprecated implicit choice
+            (0 for a 0-, 1- or 3-D input, else 1), with torch's warning.
+        dtype: cast the input to this dtype first (torch's ``dtype``, e.g. to compute
+            a float16 input in float32). Default: None (the input's).
+    """
     dim = _softmax_dim(input.ndim, dim, "softmax")
     if dtype is not None:
         input = input.astype(dtype)
@@ -348,7 +454,7 @@ def softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
 
 
 def log_softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
-    """log(softmax(x)) along ``dim``, computed stably."""
+    """log(softmax(x)) along ``dim``, computed stably. Args: as :func:`softmax`."""
     dim = _softmax_dim(input.ndim, dim, "log_softmax")
     if dtype is not None:
         input = input.astype(dtype)
@@ -356,7 +462,7 @@ def log_softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Arra
 
 
 def softmin(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
-    """softmax(-x) along ``dim``."""
+    """softmax(-x) along ``dim``. Args: as :func:`softmax`."""
     dim = _softmax_dim(input.ndim, dim, "softmin")
     if dtype is not None:
         input = input.astype(dtype)
@@ -368,6 +474,12 @@ def softmin(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
 
 def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     """y = x W^T + b with ``weight`` in torch's layout (out_features, in_features).
+
+    Args:
+        input: (*, in_features).
+        weight: (out_features, in_features), torch's layout (``nn.Linear`` keeps the
+            transpose as its ``kernel``).
+        bias: (out_features,), or None for none. Default: None.
 
     Shape: input (*, in_features) -> (*, out_features).
     """
@@ -418,6 +530,7 @@ def conv1d(
     groups: int = 1,
 ) -> Array:
     """1-D convolution with ``weight`` in torch's layout (out, in/groups, k).
+    Args: as :func:`conv2d`.
 
     Shape: input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out).
     """
@@ -435,7 +548,27 @@ def conv2d(
 ) -> Array:
     """2-D convolution with ``weight`` in torch's layout (out, in/groups, kH, kW).
 
-    Shape: input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out).
+    Args:
+        input: (N, C_in, *spatial) or unbatched (C_in, *spatial).
+        weight: (C_out, C_in / groups, *kernel), torch's layout.
+        bias: (C_out,), or None for none. Default: None.
+        stride: the window's step, an int or one per spatial dim. Default: 1.
+        padding: zeros added on both sides: an int or one per spatial dim, 'valid' (none)
+            or 'same' (the output keeps the input's size; an odd total puts the extra
+            element at the end, as torch; stride 1 only). Default: 0.
+        dilation: the spacing of the kernel's taps, an int or one per spatial dim.
+            Default: 1.
+        groups: split the channels into this many groups, each convolved with its own
+            filters; it must divide C_in and C_out. Default: 1.
+
+    Shape: input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out), with
+    H_out = floor((H + pH_lo + pH_hi - dH (kH - 1) - 1) / sH) + 1.
+
+    Example::
+
+        >>> x, w = jnp.ones((1, 3, 8, 8)), jnp.ones((4, 3, 3, 3))
+        >>> F.conv2d(x, w, padding=1).shape
+        (1, 4, 8, 8)
     """
     return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
@@ -450,6 +583,7 @@ def conv3d(
     groups: int = 1,
 ) -> Array:
     """3-D convolution with ``weight`` in torch's layout (out, in/groups, kD, kH, kW).
+    Args: as :func:`conv2d`.
 
     Shape: input (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out).
     """
@@ -502,6 +636,7 @@ def conv_transpose1d(
     dilation: IntOrTuple = 1,
 ) -> Array:
     """1-D transposed convolution with ``weight`` in torch's layout (in, out/groups, k).
+    Args: as :func:`conv_transpose2d`.
 
     Shape: input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out),
     L_out = (L - 1) s - 2 p + d (k - 1) + output_padding + 1.
@@ -522,7 +657,23 @@ def conv_transpose2d(
     groups: int = 1,
     dilation: IntOrTuple = 1,
 ) -> Array:
-    """2-D transposed convolution with ``weight`` in torch's layout (in, out/groups, kH, kW).
+    """2-D transposed convolution with ``weight`` in torch's layout (in, out/groups, kH, kW):
+    the gradient of ``conv2d`` with respect to its input, sometimes called
+    deconvolution.
+
+    Args:
+        input: (N, C_in, *spatial) or unbatched (C_in, *spatial).
+        weight: (C_in, C_out / groups, *kernel), torch's ConvTranspose layout.
+        bias: (C_out,), or None for none. Default: None.
+        stride: the step, an int or one per spatial dim. Default: 1.
+        padding: d (k - 1) - padding zeros are added on both sides of the input, so
+            ``padding`` trims the output on both sides: an int or one per spatial dim
+            (no 'same' / 'valid', as in torch). Default: 0.
+        output_padding: extra size at the end of each output dim, to pick among the
+            sizes a strided convolution maps to the same input size; smaller than the
+            stride or the dilation. Default: 0.
+        groups: split the channels into this many groups; it must divide C_in. Default: 1.
+        dilation: the spacing of the kernel's taps. Default: 1.
 
     Shape: input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out),
     H_out = (H - 1) sH - 2 pH + dH (kH - 1) + output_padding_H + 1.
@@ -544,7 +695,7 @@ def conv_transpose3d(
     dilation: IntOrTuple = 1,
 ) -> Array:
     """3-D transposed convolution with ``weight`` in torch's layout
-    (in, out/groups, kD, kH, kW).
+    (in, out/groups, kD, kH, kW). Args: as :func:`conv_transpose2d`.
 
     Shape: input (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out).
     """
@@ -582,7 +733,7 @@ def max_pool1d(
     return_indices: bool = False,
 ) -> Array | tuple[Array, Array]:
     """1-D max pooling; ``stride`` defaults to ``kernel_size``, padding is -inf.
-    ``return_indices=True`` also returns torch's indices into L (int32).
+    Args: as :func:`max_pool2d`.
 
     Shape: (N, C, L) or (C, L) -> (N, C, L_out).
     """
@@ -601,7 +752,20 @@ def max_pool2d(
     return_indices: bool = False,
 ) -> Array | tuple[Array, Array]:
     """2-D max pooling; ``stride`` defaults to ``kernel_size`` as in torch, padding is
-    -inf. ``return_indices=True`` also returns torch's flat indices h * W + w (int32).
+    -inf.
+
+    Args:
+        input: (N, C, *spatial) or unbatched (C, *spatial).
+        kernel_size: the window, an int or one per spatial dim.
+        stride: the window's step, an int or one per spatial dim. Default: None
+            (``kernel_size``).
+        padding: -inf added on both sides, at most half the (dilated) window. Default: 0.
+        dilation: the spacing of the window's elements. Default: 1.
+        ceil_mode: round the output size up rather than down; the last window must
+            still start inside the input or the left padding, as torch. Default: False.
+        return_indices: also return, for each output, the flat position (h * W + w;
+            along L for 1-D) of the input element it took, int32, as torch's indices
+            (what ``max_unpool2d`` takes). Default: False.
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out), with torch's floor /
     ceil_mode output size.
@@ -635,7 +799,8 @@ def avg_pool1d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Array:
-    """1-D average pooling with torch's divisor rules.
+    """1-D average pooling with torch's divisor rules. Args: as :func:`avg_pool2d`
+    (which alone has ``divisor_override``, as in torch).
 
     Shape: (N, C, L) or (C, L) -> (N, C, L_out).
     """
@@ -653,8 +818,19 @@ def avg_pool2d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> Array:
-    """2-D average pooling with torch's divisor rules (``count_include_pad``,
-    ``ceil_mode`` windows that overhang the padding, ``divisor_override``).
+    """2-D average pooling with torch's divisor rules.
+
+    Args:
+        input: (N, C, *spatial) or unbatched (C, *spatial).
+        kernel_size: the window, an int or one per spatial dim.
+        stride: the window's step. Default: None (``kernel_size``).
+        padding: zeros added on both sides, at most half the window. Default: 0.
+        ceil_mode: round the output size up rather than down, as torch (the extra
+            windows overhang the padding). Default: False.
+        count_include_pad: divide by the window's size including the zero padding it
+            covers (not what ceil_mode's windows hang past the padding); otherwise by
+            the input elements it covers. Default: True.
+        divisor_override: divide every window's sum by this instead. Default: None.
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
     """
@@ -665,7 +841,12 @@ def avg_pool2d(
 
 
 def adaptive_avg_pool1d(input: Array, output_size: int | Sequence[int]) -> Array:
-    """Average over torch's adaptive bins so the output has length ``output_size``.
+    """Average over torch's adaptive bins so the output has length ``output_size``: bin
+    i covers [floor(i L / out), ceil((i + 1) L / out)).
+
+    Args:
+        input: (N, C, L) or (C, L).
+        output_size: the output length.
 
     Shape: (N, C, L) or (C, L) -> (N, C, output_size).
     """
@@ -673,8 +854,13 @@ def adaptive_avg_pool1d(input: Array, output_size: int | Sequence[int]) -> Array
 
 
 def adaptive_avg_pool2d(input: Array, output_size: int | Sequence[int | None] | None) -> Array:
-    """Average over torch's adaptive bins so the output is ``output_size`` (None keeps
-    that input dimension). Works for outputs larger than the input.
+    """Average over torch's adaptive bins so the output is ``output_size``. Works for
+    outputs larger than the input.
+
+    Args:
+        input: (N, C, H, W) or (C, H, W).
+        output_size: an int (square output), or (H_out, W_out) where None keeps that
+            input dimension.
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
     """
@@ -684,8 +870,12 @@ def adaptive_avg_pool2d(input: Array, output_size: int | Sequence[int | None] | 
 def adaptive_max_pool1d(
     input: Array, output_size: int | Sequence[int], return_indices: bool = False
 ) -> Array | tuple[Array, Array]:
-    """Max over torch's adaptive bins so the output has length ``output_size``
-    (``return_indices``: with torch's indices, int32).
+    """Max over torch's adaptive bins so the output has length ``output_size``.
+
+    Args:
+        input: (N, C, L) or (C, L).
+        output_size: the output length.
+        return_indices: also return torch's indices into L, int32. Default: False.
 
     Shape: (N, C, L) or (C, L) -> (N, C, output_size).
     """
@@ -695,8 +885,14 @@ def adaptive_max_pool1d(
 def adaptive_max_pool2d(
     input: Array, output_size: int | Sequence[int | None] | None, return_indices: bool = False
 ) -> Array | tuple[Array, Array]:
-    """Max over torch's adaptive bins so the output is ``output_size``
-    (``return_indices``: with torch's flat indices, int32).
+    """Max over torch's adaptive bins so the output is ``output_size``.
+
+    Args:
+        input: (N, C, H, W) or (C, H, W).
+        output_size: an int (square output), or (H_out, W_out) where None keeps that
+            input dimension.
+        return_indices: also return torch's flat indices h * W + w, int32. Default:
+            False.
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
     """
@@ -719,6 +915,7 @@ def max_unpool1d(
     output_size: Sequence[int] | None = None,
 ) -> Array:
     """The partial inverse of ``max_pool1d``: values at their ``indices``, zeros elsewhere.
+    Args: as :func:`max_unpool2d`.
 
     Shape: (N, C, L) or (C, L) -> (N, C, (L - 1) s - 2 p + k) or ``output_size``.
     """
@@ -737,6 +934,15 @@ def max_unpool2d(
     """The partial inverse of ``max_pool2d``: values at their flat ``indices``, zeros
     elsewhere. Out-of-range indices are dropped (torch raises; traced indices cannot be
     checked).
+
+    Args:
+        input: the pooled values, (N, C, *spatial) or (C, *spatial).
+        indices: ``max_pool2d(..., return_indices=True)``'s indices, input's shape.
+        kernel_size: the pooling's window.
+        stride: the pooling's step. Default: None (``kernel_size``).
+        padding: the pooling's padding. Default: 0.
+        output_size: the size to restore (the pooled input's), its spatial dims or all
+            of them; each within a stride of the default. Default: None.
 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out),
     H_out = (H - 1) sH - 2 pH + kH or ``output_size``.
@@ -760,10 +966,21 @@ def batch_norm(
 ) -> Array:
     """Batch normalization over the channel dim 1 of (N, C, ...).
 
-    ``training=True`` normalizes with the batch statistics. Unlike torch, the running
-    statistics are *not* updated in place (JAX arrays are immutable); ``nn.BatchNorm2d``
-    keeps them in the ``batch_stats`` collection. ``momentum`` is accepted for
-    signature compatibility and has no effect here.
+    Unlike torch, the running statistics are *not* updated in place (JAX arrays are
+    immutable); ``nn.BatchNorm2d`` keeps them in the ``batch_stats`` collection.
+
+    Args:
+        input: (N, C, *).
+        running_mean: (C,); used when ``training`` is False (required then).
+        running_var: (C,); likewise.
+        weight: per-channel scale (C,), or None. Default: None.
+        bias: per-channel shift (C,), or None. Default: None.
+        training: normalize with the batch's statistics (biased variance) rather than
+            the running ones. Default: False.
+        momentum: accepted for torch's signature; it has no effect here. Default: 0.1.
+        eps: added to the variance. Default: 1e-5.
+
+    Shape: (N, C, *) -> same shape.
     """
     if input.ndim < 2:
         raise ValueError(
@@ -802,12 +1019,21 @@ def embedding(
 ) -> Array:
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by integer ``input``.
 
-    ``padding_idx`` rows pass no gradient; ``max_norm`` rescales looked-up rows whose
-    ``norm_type``-norm exceeds it (in the output only: ``weight`` is not modified, unlike
-    torch's in-place renormalization); ``scale_grad_by_freq`` divides each row's gradient
-    by its count in ``input``; ``sparse`` is accepted (JAX gradients are dense). An index
-    outside [0, num_embeddings) raises IndexError when ``input`` is concrete and gives a
-    row of NaN under ``jit``.
+    An index outside [0, num_embeddings) raises IndexError when ``input`` is concrete
+    and gives a row of NaN under ``jit``.
+
+    Args:
+        input: integer indices, any shape.
+        weight: (num_embeddings, embedding_dim).
+        padding_idx: lookups of this row pass no gradient to it; negative counts from
+            the end. Default: None.
+        max_norm: looked-up rows whose ``norm_type``-norm exceeds it are rescaled to it,
+            in the output only: ``weight`` is not modified, unlike torch's in-place
+            renormalization. Default: None.
+        norm_type: the p of the p-norm for ``max_norm``. Default: 2.0.
+        scale_grad_by_freq: divide each row's gradient by its count in ``input``.
+            Default: False.
+        sparse: accepted for torch's signature (JAX gradients are dense). Default: False.
 
     Shape: input (*) -> (*, embedding_dim).
     """
@@ -840,7 +1066,14 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Array:
     """Layer normalization over the trailing ``normalized_shape`` axes (biased two-pass
-    variance), then ``weight`` and ``bias`` of that shape.
+    variance), then ``weight`` and ``bias`` elementwise.
+
+    Args:
+        input: (*, *normalized_shape).
+        normalized_shape: an int or the trailing shape to normalize over.
+        weight: a ``normalized_shape`` scale, or None. Default: None.
+        bias: a ``normalized_shape`` shift, or None. Default: None.
+        eps: added to the variance. Default: 1e-5.
 
     Shape: (*, *normalized_shape) -> same shape.
     """
@@ -857,7 +1090,14 @@ def rms_norm(
     eps: float | None = None,
 ) -> Array:
     """x / sqrt(mean(x^2) + eps) over the trailing ``normalized_shape`` axes, times
-    ``weight``; ``eps=None`` is the machine epsilon of the input's dtype.
+    ``weight``.
+
+    Args:
+        input: (*, *normalized_shape).
+        normalized_shape: an int or the trailing shape to normalize over.
+        weight: a ``normalized_shape`` scale, or None. Default: None.
+        eps: added to the mean square. Default: None (the machine epsilon of the
+            input's dtype, as torch).
 
     Shape: (*, *normalized_shape) -> same shape.
     """
@@ -875,7 +1115,14 @@ def group_norm(
 ) -> Array:
     """Group normalization of (N, C, *): ``num_groups`` groups of channels, each
     normalized over its channels and the spatial axes, then per-channel ``weight`` and
-    ``bias`` (C,).
+    ``bias``.
+
+    Args:
+        input: (N, C, *).
+        num_groups: the number of groups; it must divide C.
+        weight: per-channel scale (C,), or None. Default: None.
+        bias: per-channel shift (C,), or None. Default: None.
+        eps: added to the variance. Default: 1e-5.
 
     Shape: (N, C, *) -> same shape.
     """
@@ -896,11 +1143,21 @@ def instance_norm(
     eps: float = 1e-5,
 ) -> Array:
     """Instance normalization: each (sample, channel) of (N, C, *) normalized over its
-    spatial axes (``use_input_stats``), or with ``running_mean`` / ``running_var``.
+    spatial axes, or with the running statistics.
 
     As with :func:`batch_norm`, the running statistics are not updated in place (JAX
-    arrays are immutable; ``nn.InstanceNorm1d/2d`` keep them in ``batch_stats``), and
-    ``momentum`` has no effect here.
+    arrays are immutable; ``nn.InstanceNorm1d/2d`` keep them in ``batch_stats``).
+
+    Args:
+        input: (N, C, *) with at least one spatial axis.
+        running_mean: (C,); used when ``use_input_stats`` is False (required then).
+            Default: None.
+        running_var: (C,); likewise. Default: None.
+        weight: per-channel scale (C,), or None. Default: None.
+        bias: per-channel shift (C,), or None. Default: None.
+        use_input_stats: normalize with each instance's own statistics. Default: True.
+        momentum: accepted for torch's signature; it has no effect here. Default: 0.1.
+        eps: added to the variance. Default: 1e-5.
 
     Shape: (N, C, *) -> same shape.
     """
@@ -931,7 +1188,15 @@ def local_response_norm(
 ) -> Array:
     """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta.
 
-    Shape: (N, C, *) with at least one spatial axis -> same shape.
+    Args:
+        input: (N, C, *) with at least one spatial axis.
+        size: the number of channels in the window (size // 2 before the channel,
+            (size - 1) // 2 after, zero-padded at the ends).
+        alpha: the multiplier of the mean square. Default: 1e-4.
+        beta: the exponent. Default: 0.75.
+        k: the additive constant. Default: 1.0.
+
+    Shape: (N, C, *) -> same shape.
     """
     return norm.local_response_norm(input, size, alpha, beta, k, "local_response_norm")
 
@@ -969,17 +1234,26 @@ def scaled_dot_product_attention(
     *,
     dropout_key: Array | None = None,
 ) -> Array:
-    """softmax(Q K^T * scale + mask) V, torch's ``F.scaled_dot_product_attention``.
-
-    ``attn_mask``: boolean (True: the key *takes part*, torch's convention here) or float
-    (added to the scores), broadcastable to (*, L, S). ``is_causal``: query i attends to
-    keys j <= i (cannot be combined with ``attn_mask``). ``scale`` defaults to
-    1/sqrt(E). ``enable_gqa``: key/value may have fewer heads, each serving a block of
-    query heads. A query row whose keys are all masked gives 0, as torch.
+    """softmax(Q K^T * scale + mask) V, torch's ``F.scaled_dot_product_attention``. A
+    query row whose keys are all masked gives 0, as torch.
 
     Runs through ``jax.nn.dot_product_attention`` (XLA's fused attention on GPUs) unless
-    ``dropout_p > 0`` or the value's head size differs from the query's. Dropout needs
-    ``dropout_key`` (a ``jax.random`` key); ``key`` is the keys, as in torch.
+    ``dropout_p > 0`` or the value's head size differs from the query's.
+
+    Args:
+        query: (*, Hq, L, E).
+        key: the keys, (*, H, S, E) (``key`` is torch's name; the dropout key is
+            ``dropout_key``).
+        value: (*, H, S, Ev).
+        attn_mask: boolean (True: the key *takes part*, torch's convention here) or
+            float (added to the scores), broadcastable to (*, Hq, L, S). Default: None.
+        dropout_p: dropout probability on the attention weights. Default: 0.0.
+        is_causal: query i attends to keys j <= i; cannot be combined with
+            ``attn_mask``. Default: False.
+        scale: multiplies Q K^T. Default: None (1 / sqrt(E)).
+        enable_gqa: key and value may have fewer heads H than the query's Hq, each
+            serving a block of Hq / H query heads. Default: False.
+        dropout_key: a ``jax.random`` key, needed when ``dropout_p > 0``.
 
     Shape: query (*, Hq, L, E), key (*, H, S, E), value (*, H, S, Ev) -> (*, Hq, L, Ev);
     the head axis may be left out (then H = Hq = 1).
@@ -1061,6 +1335,15 @@ def dropout(
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
 
     JAX needs explicit randomness: pass ``key`` (a ``jax.random`` key) when training.
+
+    Args:
+        input: any shape.
+        p: the probability of zeroing an element, in [0, 1]. Default: 0.5.
+        training: apply dropout; False returns ``input`` unchanged. Default: True, as
+            torch's function (the layer ``nn.Dropout`` follows the call's mode instead).
+        inplace: accepted for torch compatibility (a new array is always returned).
+            Default: False.
+        key: a ``jax.random`` key, needed when ``training`` and ``0 < p``.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -1097,6 +1380,7 @@ def dropout1d(
     key: Array | None = None,
 ) -> Array:  # fmt: skip
     """Zero whole channels with probability ``p`` (scale the rest by 1/(1-p)).
+    Args: as :func:`dropout2d`.
 
     Shape: (N, C, L) or (C, L) -> same.
     """
@@ -1113,6 +1397,14 @@ def dropout2d(
     key: Array | None = None,
 ) -> Array:  # fmt: skip
     """Zero whole channels with probability ``p`` (scale the rest by 1/(1-p)).
+
+    Args:
+        input: (N, C, *spatial) or unbatched (C, *spatial).
+        p: the probability of zeroing a channel, in [0, 1]. Default: 0.5.
+        training: apply dropout; False returns ``input`` unchanged. Default: True.
+        inplace: accepted for torch compatibility (a new array is always returned).
+            Default: False.
+        key: a ``jax.random`` key, needed when ``training`` and ``0 < p``.
 
     Shape: (N, C, H, W) or (C, H, W) -> same. As in torch, a 3-D input is taken as
     (N, C, L) with a warning (torch's rule, which it plans to change to (C, H, W)).
@@ -1140,6 +1432,7 @@ def dropout3d(
     key: Array | None = None,
 ) -> Array:  # fmt: skip
     """Zero whole channels with probability ``p`` (scale the rest by 1/(1-p)).
+    Args: as :func:`dropout2d`.
 
     Shape: (N, C, D, H, W) or (C, D, H, W) -> same.
     """
@@ -1169,6 +1462,12 @@ def cosine_similarity(x1: Array, x2: Array, dim: int = 1, eps: float = 1e-8) -> 
     """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along ``dim`` (inputs
     broadcast), torch's formula: each norm is clamped, the clamp carries no gradient.
 
+    Args:
+        x1: the first input.
+        x2: the second, broadcastable with ``x1``.
+        dim: the dim the vectors lie along. Default: 1.
+        eps: the smallest norm divided by. Default: 1e-8.
+
     Shape: (*, D, *) and a broadcastable shape -> (*, *).
     """
     x1, x2 = _broadcast(x1, x2, "cosine_similarity")
@@ -1185,6 +1484,14 @@ def pairwise_distance(
     x1: Array, x2: Array, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
 ) -> Array:
     """The p-norm of x1 - x2 + eps over the last dim (inputs broadcast).
+
+    Args:
+        x1: the first input.
+        x2: the second, broadcastable with ``x1``.
+        p: the norm's order (0 counts non-zeros, inf takes the largest). Default: 2.0.
+        eps: added to every element of the difference, before the norm, as torch.
+            Default: 1e-6.
+        keepdim: keep the reduced dim with size 1. Default: False.
 
     Shape: (N, D) or (D,) and a broadcastable shape -> (N,) or () (keepdim: (N, 1)).
     """
@@ -1214,7 +1521,14 @@ def _dim(dim: int, ndim: int, who: str) -> int:
 
 
 def flatten(input: Array, start_dim: int = 0, end_dim: int = -1) -> Array:
-    """Merge dims start_dim..end_dim (inclusive) in torch's (row-major) order."""
+    """Merge dims start_dim..end_dim (inclusive) in torch's (row-major) order.
+
+    Args:
+        input: any shape (a 0-d input becomes 1-d).
+        start_dim: the first dim merged. Default: 0, as ``torch.flatten`` (``nn.Flatten``
+            starts at 1).
+        end_dim: the last dim merged. Default: -1.
+    """
     if input.ndim == 0:
         return input.reshape(1)
     start, end = _dim(start_dim, input.ndim, "flatten"), _dim(end_dim, input.ndim, "flatten")
@@ -1228,7 +1542,18 @@ def flatten(input: Array, start_dim: int = 0, end_dim: int = -1) -> Array:
 
 
 def unflatten(input: Array, dim: int, sizes: Sequence[int]) -> Array:
-    """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
+    """Split dim ``dim`` into ``sizes`` (one entry may be -1).
+
+    Args:
+        input: any shape.
+        dim: the dim to split.
+        sizes: the new dims; their product is the size of ``dim``.
+
+    Example::
+
+        >>> F.unflatten(jnp.zeros((2, 12)), 1, (3, -1)).shape
+        (2, 3, 4)
+    """
     d = _dim(dim, input.ndim, "unflatten")
     sizes = tuple(int(s) for s in sizes)
     if sizes.count(-1) > 1:
@@ -1251,14 +1576,29 @@ def pad(
     input: Array, pad: Sequence[int], mode: str = "constant", value: float | None = None
 ) -> Array:
     """Pad with torch's argument order: ``pad`` lists (left, right) pairs starting
-    from the *last* dimension. Modes: constant, reflect, replicate, circular; a negative
-    pad removes elements in every mode, as in torch.
+    from the *last* dimension. A negative pad removes elements in every mode, as in torch.
+
+    Args:
+        input: any shape ('constant'); (dims + 1)- or (dims + 2)-D for the other modes,
+            which pad the last dims <= 3 dims.
+        pad: (last_left, last_right, second_last_left, ...), an even number of ints.
+        mode: 'constant', 'reflect', 'replicate' or 'circular'. Default: 'constant'.
+        value: the fill of 'constant'. Default: None (0).
+
+    Example::
+
+        >>> F.pad(jnp.ones((1, 2)), (1, 2))  # the last dim: 1 before, 2 after
+        Array([[0., 1., 1., 0., 0.]], dtype=float32)
     """
     return padding.pad(input, pad, mode, value, "pad")
 
 
 def pixel_shuffle(input: Array, upscale_factor: int) -> Array:
     """(*, C r^2, H, W) -> (*, C, H r, W r), torch's channel order.
+
+    Args:
+        input: (*, C * r^2, H, W).
+        upscale_factor: r.
 
     Shape: (*, C * r^2, H, W) -> (*, C, H * r, W * r).
     """
@@ -1283,6 +1623,10 @@ def pixel_shuffle(input: Array, upscale_factor: int) -> Array:
 def pixel_unshuffle(input: Array, downscale_factor: int) -> Array:
     """The inverse of ``pixel_shuffle``: (*, C, H r, W r) -> (*, C r^2, H, W).
 
+    Args:
+        input: (*, C, H * r, W * r).
+        downscale_factor: r.
+
     Shape: (*, C, H * r, W * r) -> (*, C * r^2, H, W).
     """
     r = int(downscale_factor)
@@ -1306,6 +1650,10 @@ def pixel_unshuffle(input: Array, downscale_factor: int) -> Array:
 def channel_shuffle(input: Array, groups: int) -> Array:
     """Interleave the channels of ``groups`` groups: (N, g * k, *) -> channel order
     0, k, 2k, ..., 1, k + 1, ... (ShuffleNet's shuffle).
+
+    Args:
+        input: (N, C, *) with at least one dim after C.
+        groups: g; it must divide C.
 
     Shape: (N, C, *) -> (N, C, *).
     """
@@ -1333,12 +1681,25 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Array:
-    """Resize (N, C, *spatial) input with torch's index rules: ``nearest`` (torch's
-    floor rule), ``nearest-exact``, ``linear`` (3-D), ``bilinear`` / ``bicubic`` (4-D;
-    bicubic with A = -0.75, reading outside the input as its border), ``trilinear``
-    (5-D) and ``area`` (adaptive average pooling). ``scale_factor`` gives the output size
-    floor(L * scale); the sampling uses 1 / scale unless ``recompute_scale_factor`` is
-    True (then L / L_out, as with ``size``).
+    """Resize (N, C, *spatial) input with torch's index rules.
+
+    Modes: ``nearest`` (torch's floor rule), ``nearest-exact``, ``linear`` (3-D),
+    ``bilinear`` / ``bicubic`` (4-D; bicubic with A = -0.75, reading outside the input
+    as its border), ``trilinear`` (5-D) and ``area`` (adaptive average pooling).
+
+    Args:
+        input: (N, C, *spatial), 1 to 3 spatial dims.
+        size: the output's spatial size: an int for every dim or one per dim. Exactly
+            one of ``size`` and ``scale_factor`` is given. Default: None.
+        scale_factor: a float for every dim or one per dim; the output size is
+            floor(L * scale). Default: None.
+        mode: one of the modes above. Default: 'nearest'.
+        align_corners: for linear, bilinear, bicubic and trilinear only: the corner
+            pixels' centres of input and output coincide. Default: None (False).
+        recompute_scale_factor: with ``scale_factor``, sample with L / L_out (as with
+            ``size``) rather than 1 / scale_factor. Default: None (False).
+        antialias: only False: antialiased downsampling is not implemented. Default:
+            False.
 
     Shape: (N, C, *S) -> (N, C, *S_out).
     """
@@ -1352,8 +1713,18 @@ def interpolate(
 def one_hot(tensor: Array, num_classes: int = -1) -> Array:
     """Integer class indices -> one-hot integer array with a trailing class dim.
 
-    ``num_classes=-1`` infers max + 1 from the values, which needs concrete (not
-    traced) input; pass ``num_classes`` inside ``jit``.
+    Args:
+        tensor: integer class indices, any shape (torch's name).
+        num_classes: the length of the class dim. Default: -1, max + 1 of the values,
+            which needs concrete (not traced) input; pass it inside ``jit``.
+
+    Shape: (*) -> (*, num_classes), int32 (torch: int64).
+
+    Example::
+
+        >>> F.one_hot(jnp.array([0, 2]), 3)
+        Array([[1, 0, 0],
+               [0, 0, 1]], dtype=int32)
     """
     if not jnp.issubdtype(tensor.dtype, jnp.integer):
         raise TypeError(

@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._arrays import bits_equal, c_order, copy_tiled
 from jaxnn._tree import leaves
 
 __all__ = [
@@ -76,9 +77,11 @@ __all__ = [
 ]
 
 BUFFERS = "buffers"
+"""The collection of persistent buffers (``Module.register_buffer``), under torch's names."""
 TIED = "tied"
-# the collections whose leaves are state_dict entries, in the order they are emitted
+"""The collection that records tied weights: ``{alias: {target: 0}}``, no arrays."""
 COLLECTIONS = ("params", "batch_stats", BUFFERS)
+"""The collections whose leaves are state_dict entries, in the order they are emitted."""
 
 
 def _kernel_to_torch(a: np.ndarray) -> np.ndarray:
@@ -100,8 +103,16 @@ def _same(a: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class LeafRule:
     """How one kind of jaxnn leaf maps to torch: its name there, and the layout change
-    each way (numpy views where possible). ``torch_dtype`` forces the torch-side dtype
-    (torch's int64 counters)."""
+    each way (numpy views where possible).
+
+    Attributes:
+        collection: the Flax collection ('params', 'batch_stats', 'buffers').
+        flax_name: the leaf's name in jaxnn (``kernel``).
+        torch_name: its name in the state_dict (``weight``).
+        to_torch: jaxnn layout -> torch's. Default: unchanged.
+        to_flax: torch layout -> jaxnn's. Default: unchanged.
+        torch_dtype: the torch-side dtype when it differs (int64 counters). Default: None.
+    """
 
     collection: str
     flax_name: str
@@ -120,6 +131,7 @@ LEAF_RULES: tuple[LeafRule, ...] = (
     LeafRule("batch_stats", "var", "running_var"),
     LeafRule("batch_stats", "num_batches_tracked", "num_batches_tracked", torch_dtype="int64"),
 )
+"""The rule table (the module docstring shows it); a leaf without a row keeps its name."""
 _RULES = {(r.collection, r.flax_name): r for r in LEAF_RULES}
 # a leaf's rank in the table orders a module's tensors as torch does:
 # weight, bias, running_mean, running_var, num_batches_tracked
@@ -128,22 +140,45 @@ _RULE_RANK = {(r.collection, r.flax_name): i for i, r in enumerate(LEAF_RULES)}
 
 def leaf_rule(collection: str, name: str) -> LeafRule:
     """The rule of the leaf ``name`` in ``collection``: its row of :data:`LEAF_RULES`, or
-    torch's own name and layout when it has none."""
+    torch's own name and layout when it has none.
+
+    Args:
+        collection: the leaf's collection.
+        name: the leaf's name, the last part of its path.
+    """
     return _RULES.get((collection, name)) or LeafRule(collection, name, name)
 
 
 def torch_key(collection: str, path: tuple[str, ...]) -> str:
-    """The torch state_dict key of the jaxnn leaf ``variables[collection][path]``."""
+    """The torch state_dict key of the jaxnn leaf ``variables[collection][path]``.
+
+    Args:
+        collection: the leaf's collection.
+        path: the module path and leaf name, e.g. ``('model1', '0', 'kernel')``.
+    """
     return ".".join((*path[:-1], leaf_rule(collection, path[-1]).torch_name))
 
 
 def torch_shape(rule: LeafRule, flax_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The torch-side shape of a leaf of ``flax_shape`` (nothing is allocated)."""
+    """The torch-side shape of a leaf of ``flax_shape`` (nothing is allocated).
+
+    Args:
+        rule: the leaf's rule.
+        flax_shape: the leaf's shape in jaxnn.
+    """
     return tuple(rule.to_torch(np.broadcast_to(np.empty((), np.bool_), flax_shape)).shape)
 
 
 class TorchLeaf(NamedTuple):
-    """One jaxnn leaf with its torch key and rule."""
+    """One jaxnn leaf with its torch key and rule.
+
+    Attributes:
+        key: the state_dict key.
+        collection: the Flax collection.
+        path: the path inside the collection.
+        leaf: the array (or ``jax.ShapeDtypeStruct``).
+        rule: its :class:`LeafRule`.
+    """
 
     key: str
     collection: str
@@ -155,6 +190,9 @@ class TorchLeaf(NamedTuple):
 def torch_leaves(variables: Mapping[str, Any]) -> Iterator[TorchLeaf]:
     """Every leaf that is a state_dict entry, collection by collection
     (:data:`COLLECTIONS`) in the variables' order, with its torch key.
+
+    Args:
+        variables: a model's variables (or their ``jax.eval_shape``).
 
     Raises:
         ValueError: a collection has no torch counterpart, or two leaves map to one key.
@@ -180,7 +218,11 @@ def torch_leaves(variables: Mapping[str, Any]) -> Iterator[TorchLeaf]:
 
 
 def tied_keys(variables: Mapping[str, Any]) -> dict[str, str]:
-    """{alias key: target key} for every tie declared in ``variables['tied']``."""
+    """{alias key: target key} for every tie declared in ``variables['tied']``.
+
+    Args:
+        variables: a model's variables.
+    """
     out = {}
     for path, _ in leaves(variables.get(TIED, {})):
         *module, alias, target = path
@@ -196,7 +238,13 @@ def _natural(part: str) -> tuple[int, int | str]:
 def torch_order(key: str, collection: str = "", flax_name: str = "") -> tuple:
     """A sort key that orders state_dict keys as torch registers them: by module path
     (numeric indices numerically), then a module's tensors in table order (weight, bias,
-    running_mean, ...). Registration order other than alphabetical is not known here."""
+    running_mean, ...). Registration order other than alphabetical is not known here.
+
+    Args:
+        key: a state_dict key.
+        collection: the leaf's collection ('' when not known).
+        flax_name: the leaf's jaxnn name ('' when not known: after the table's rows).
+    """
     *module, name = key.split(".")
     rank = _RULE_RANK.get((collection, flax_name), len(_RULE_RANK))
     return ([_natural(p) for p in module], rank, name)
@@ -209,7 +257,14 @@ class StateDictMismatchError(ValueError):
     """A state_dict does not fit the model: every missing, unexpected and mis-shaped key
     is listed, with both shapes for the mis-shaped ones, and tied keys whose values
     differ. Where keys differ only by Flax's automatic names for modules in a list or
-    dict (``h_0`` for torch's ``h.0``), the message says so."""
+    dict (``h_0`` for torch's ``h.0``), the message says so.
+
+    Args:
+        missing: the model's keys the state_dict lacks.
+        unexpected: the state_dict's keys the model lacks.
+        mismatched: ``(key, state_dict's shape, the model's shape)`` triples.
+        untied: ``(alias, target)`` pairs of tied keys whose values differ. Default: None.
+    """
 
     def __init__(
         self,
@@ -284,10 +339,16 @@ def match_state_dict(
     shapes: Mapping[str, tuple[int, ...]], variables: Mapping[str, Any], *, strict: bool = True
 ) -> StateDictMatch:
     """Pair each leaf of the template ``variables`` with its key in a state_dict, knowing
-    only the state_dict's shapes (``key -> torch shape``, in the state_dict's order).
+    only the state_dict's shapes.
 
     A tie's alias may stand in for its target (a file that stored a shared tensor once,
     under either name), and is otherwise expected to equal it.
+
+    Args:
+        shapes: key -> torch shape, in the state_dict's order.
+        variables: the template (only shapes are read).
+        strict: missing and unexpected keys are an error (mis-shaped keys always are).
+            Default: True.
 
     Raises:
         StateDictMismatchError: listing every missing, unexpected (``strict``) and
@@ -319,46 +380,6 @@ def match_state_dict(
     return result
 
 
-# ----------------------------------------------------------------------------- arrays
-
-
-# Tiles of (rows x columns) of the two leading axes in which a transposed array is copied:
-# 256 float32 entries of a row are 1 KB, so each tile is whole cache lines on both sides.
-_TILE = 256
-
-
-def copy_tiled(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` for same-shaped arrays, tile by tile when one of them is a
-    transposed view: numpy copies a transposed matrix one element per cache line on one
-    side, several times slower than in tiles."""
-    if dst.ndim < 2 or (dst.flags.c_contiguous and src.flags.c_contiguous):
-        dst[...] = src
-        return
-    for i in range(0, dst.shape[0], _TILE):
-        for j in range(0, dst.shape[1], _TILE):
-            dst[i : i + _TILE, j : j + _TILE] = src[i : i + _TILE, j : j + _TILE]
-
-
-def c_order(a: np.ndarray) -> np.ndarray:
-    """``a`` if it is C-ordered, else a C-ordered copy made in tiles (0-d stays 0-d,
-    unlike ``np.ascontiguousarray``)."""
-    if a.flags.c_contiguous:
-        return a
-    out = np.empty(a.shape, a.dtype)
-    copy_tiled(out, a)
-    return out
-
-
-def bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Same dtype, shape and bytes (NaN payloads and -0.0 included)."""
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if a.dtype.itemsize in (1, 2, 4, 8):
-        unsigned = np.dtype(f"u{a.dtype.itemsize}")
-        return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))
-    return bool(np.array_equal(a, b, equal_nan=True))
-
-
 # ----------------------------------------------------------------------------- numpy level
 
 
@@ -380,6 +401,9 @@ def state_dict(variables: Mapping[str, Any]) -> dict[str, Any]:
     ``torch_model.state_dict()`` holds, without needing torch. A tied alias is the same
     array as its target. Abstract variables (``jax.eval_shape(model.init, ...)``) give
     ``jax.ShapeDtypeStruct`` values with torch's shapes, allocating nothing.
+
+    Args:
+        variables: a model's variables, or their ``jax.eval_shape``.
 
     Example::
 

@@ -382,7 +382,7 @@ def test_cli_exports_a_sequence_first_model_from_its_torch_twin(tmp_path, capsys
 
 
 def test_batch_axis_is_where_example_inputs_differ():
-    from jaxnn.compat.files import ConversionError
+    from jaxnn.compat.sources import ConversionError
 
     class TwoAxes(nn.Module):
         def example_input(self, batch_size=1):

@@ -20,13 +20,22 @@ Array = jax.Array
 
 def causal_mask(t: int, s: int) -> Array:
     """(T, S) booleans, True where query i may attend to key j: j <= i (torch's
-    ``is_causal``, aligned to the top left)."""
+    ``is_causal``, aligned to the top left).
+
+    Args:
+        t: the number of queries, T.
+        s: the number of keys, S.
+    """
     return jnp.tril(jnp.ones((t, s), bool))
 
 
 def safe_softmax(logits: Array) -> Array:
     """Softmax over the last axis, 0 (not NaN) where every entry is -inf, as torch's
-    scaled_dot_product_attention has it for a fully masked row."""
+    scaled_dot_product_attention has it for a fully masked row.
+
+    Args:
+        logits: the scores; -inf masks an entry.
+    """
     peak = jnp.max(logits, axis=-1, keepdims=True)
     peak = jnp.where(jnp.isneginf(peak), 0.0, lax.stop_gradient(peak))
     e = jnp.exp(logits - peak)
@@ -72,6 +81,18 @@ def attention(
     Without dropout and with equal head sizes this is ``jax.nn.dot_product_attention``
     (XLA's fused kernels on accelerators), with fully masked rows set to 0 after it (it
     would give the mean of the values there). Otherwise the scores are computed here.
+
+    Args:
+        q: the queries (B, T, N, H).
+        k: the keys (B, S, K, H); K divides N (grouped-query attention when K < N).
+        v: the values (B, S, K, Hv).
+        mask: booleans (B or 1, N or 1, T, S), True where a key takes part, or None.
+        bias: added to the scaled scores, (B or 1, N or 1, T, S) (-inf masks), or None.
+        is_causal: also mask key j for query i where j > i. Default: False.
+        scale: multiplies q k^T. Default: None (1 / sqrt(H)).
+        dropout_rate: dropout probability on the attention weights. Default: 0.0.
+        dropout_key: the ``jax.random`` key for dropout; needed when
+            ``dropout_rate > 0``.
     """
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if dropout_rate > 0.0 or v.shape[-1] != q.shape[-1]:
@@ -114,7 +135,17 @@ def attention_with_weights(
     """(output (B, T, N, Hv), weights (B, N, T, S)) as torch's MultiheadAttention computes
     them when it returns its weights: the query scaled before the product, a plain
     softmax (a fully masked row is NaN, as in torch) and dropout on the returned
-    weights."""
+    weights.
+
+    Args:
+        q: the queries (B, T, N, H).
+        k: the keys (B, S, N, H).
+        v: the values (B, S, N, Hv).
+        bias: added to the scores, (B or 1, N or 1, T, S) (-inf masks), or None.
+        dropout_rate: dropout probability on the weights. Default: 0.0.
+        dropout_key: the ``jax.random`` key for dropout; needed when
+            ``dropout_rate > 0``.
+    """
     q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
     logits = jnp.einsum("btnh,bsnh->bnts", q, k)
     if bias is not None:

@@ -29,7 +29,14 @@ Pads = tuple[tuple[int, int], ...]
 
 
 def linear(x: Array, kernel: Array, bias: Array | None, precision=None) -> Array:
-    """x @ kernel (+ bias) with kernel in Flax layout (in, out)."""
+    """x @ kernel (+ bias) with kernel in Flax layout (in, out).
+
+    Args:
+        x: the input, (*, in).
+        kernel: the weight in Flax's layout (in, out), the transpose of torch's.
+        bias: (out,) or None.
+        precision: XLA matmul precision (None: the backend's default).
+    """
     y = lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
     if bias is not None:
         y = y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
@@ -43,7 +50,16 @@ def conv_padding(
     dilation: tuple[int, ...],
     who: str,
 ) -> Pads:
-    """Torch's Conv ``padding`` argument -> explicit ((lo, hi), ...) per spatial dim."""
+    """Torch's Conv ``padding`` argument -> explicit ((lo, hi), ...) per spatial dim.
+
+    Args:
+        padding: 'valid', 'same' (an odd total goes to the high side, as torch pads;
+            stride 1 only), an int or one int per spatial dim.
+        kernel: the kernel's spatial size.
+        stride: the stride per spatial dim.
+        dilation: the dilation per spatial dim.
+        who: the caller, named in errors.
+    """
     n = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
@@ -68,6 +84,7 @@ def conv_padding(
 
 
 PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+"""Conv's ``padding_mode`` -> ``jnp.pad``'s mode (None: zeros, padded by the convolution)."""
 
 
 def _spatial_letters(n: int) -> str:
@@ -106,8 +123,19 @@ def conv(
     """N-d convolution over (N, C, *spatial) (or unbatched (C, *spatial)) input: the one
     implementation behind ``F.conv1d/2d/3d`` and ``nn.Conv1d/2d/3d``.
 
-    ``kernel_layout`` is 'torch' ((out, in / groups, *k)) or 'flax' ((*k, in / groups,
-    out)); XLA reads either directly. The number of spatial dims is ``len(stride)``.
+    Args:
+        x: the input, (N, C_in, *spatial) or (C_in, *spatial).
+        kernel: the weight in ``kernel_layout``.
+        bias: (C_out,) or None.
+        kernel_layout: 'torch' ((out, in / groups, *k)) or 'flax' ((*k, in / groups,
+            out)); XLA reads either directly.
+        stride: one int per spatial dim; ``len(stride)`` is the number of spatial dims.
+        padding: explicit (lo, hi) per spatial dim (:func:`conv_padding`).
+        dilation: one int per spatial dim.
+        groups: torch's ``groups``.
+        padding_mode: a key of :data:`PAD_MODES`. Default: 'zeros'.
+        precision: XLA precision (None: the backend's default).
+        who: the caller, named in errors. Default: 'conv'.
     """
     _check_layout(kernel_layout, who)
     if padding_mode not in PAD_MODES:
@@ -164,7 +192,24 @@ def transpose_output_padding(
 ) -> tuple[int, ...]:
     """Torch's ``_output_padding``: the output_padding that makes a transposed convolution
     of input ``spatial`` produce ``output_size`` (its spatial dims, or all dims), else
-    ``output_padding`` unchanged."""
+    ``output_padding`` unchanged.
+
+    Args:
+        spatial: the input's spatial size.
+        output_size: the size asked for (torch's ``output_size`` call argument), or None.
+        kernel: the kernel's spatial size.
+        stride: the stride per spatial dim.
+        padding: the padding per spatial dim.
+        dilation: the dilation per spatial dim.
+        output_padding: the layer's own ``output_padding``, returned when
+            ``output_size`` is None.
+        batched: the input has a batch dim (so ``output_size`` may have n + 2 entries,
+            else n + 1).
+        who: the caller, named in errors.
+
+    Raises:
+        ValueError: ``output_size`` has another length, or no output padding reaches it.
+    """
     if output_size is None:
         return output_padding
     n, leading = len(kernel), 2 if batched else 1  # (N, C) or (C,) before the spatial dims
@@ -229,15 +274,28 @@ def conv_transpose(
     """N-d transposed convolution (the adjoint of :func:`conv` with the same kernel), the
     one implementation behind ``F.conv_transpose1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d``.
 
-    ``kernel`` is the kernel of the convolution it is the adjoint of: 'torch' layout
-    (in, out / groups, *k) -- torch's ConvTranspose weight -- or 'flax' (*k, out / groups,
-    in). The output of length (L - 1) s - 2 p + d (k - 1) + output_padding + 1 per dim.
+    The output has length (L - 1) s - 2 p + d (k - 1) + output_padding + 1 per dim.
 
     Each output phase (o mod stride) is an ordinary stride-1 convolution of the input with
     the kernel taps that reach it, and the phases are interleaved. XLA:CPU runs the
     input-dilated convolution of the textbook formulation, and above all its gradient,
     several times slower (benchmarks/RESULTS.md); above MAX_PHASES phases that formulation
     is used anyway, for compile time.
+
+    Args:
+        x: the input, (N, C_in, *spatial) or (C_in, *spatial).
+        kernel: the kernel of the convolution this is the adjoint of: 'torch' layout
+            (in, out / groups, *k) -- torch's ConvTranspose weight -- or 'flax'
+            (*k, out / groups, in).
+        bias: (C_out,) or None.
+        kernel_layout: 'torch' or 'flax'.
+        stride: one int per spatial dim; ``len(stride)`` is the number of spatial dims.
+        padding: one int per spatial dim, removed from both ends of the output.
+        output_padding: one int per spatial dim, added to the high end of the output.
+        dilation: one int per spatial dim.
+        groups: torch's ``groups``.
+        precision: XLA precision (None: the backend's default).
+        who: the caller, named in errors. Default: 'conv_transpose'.
     """
     _check_layout(kernel_layout, who)
     n = len(stride)

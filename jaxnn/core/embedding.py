@@ -15,7 +15,13 @@ Array = jax.Array
 
 def check_padding_idx(padding_idx: int | None, num_embeddings: int, who: str) -> int | None:
     """torch's rule: ``padding_idx`` in [-num_embeddings, num_embeddings), a negative one
-    counted from the end; returned non-negative."""
+    counted from the end; returned non-negative.
+
+    Args:
+        padding_idx: the index, or None (returned as it is).
+        num_embeddings: the number of rows of the weight.
+        who: the caller, named in errors.
+    """
     if padding_idx is None:
         return None
     if not -num_embeddings <= padding_idx < num_embeddings:
@@ -61,6 +67,17 @@ def embedding(
       renormalization gives.
     * ``scale_grad_by_freq``: each row's gradient is divided by how often the row occurs
       in ``input``.
+
+    Args:
+        input: integer indices, any shape.
+        weight: (num_embeddings, embedding_dim).
+        padding_idx: a non-negative index (:func:`check_padding_idx`) whose lookups
+            pass no gradient, or None.
+        max_norm: the largest norm a looked-up row may have, or None.
+        norm_type: the p of the p-norm for ``max_norm``. Default: 2.0.
+        scale_grad_by_freq: divide each row's gradient by its count in ``input``.
+            Default: False.
+        who: the caller, named in errors. Default: 'embedding'.
     """
     if not jnp.issubdtype(input.dtype, jnp.integer):
         raise TypeError(f"{who}: expected integer indices, got dtype {input.dtype}")

@@ -13,7 +13,14 @@ __all__ = ["lerp"]
 def lerp(start: jax.Array, end: jax.Array, weight: Any) -> jax.Array:
     """``start + weight * (end - start)`` as torch's CPU kernel computes it: for
     ``weight >= 0.5`` it switches to ``end - (end - start) * (1 - weight)``, accurate near
-    both ends. ``weight`` may be a Python number (the branch is chosen once) or an array."""
+    both ends.
+
+    Args:
+        start: the value at weight 0.
+        end: the value at weight 1.
+        weight: a Python number (the branch is then chosen once, in Python) or an array
+            broadcastable with ``start`` and ``end``.
+    """
     if isinstance(weight, (int, float)) and not isinstance(weight, bool):
         if weight >= 0.5:
             return end - (end - start) * (1 - weight)

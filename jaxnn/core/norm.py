@@ -33,6 +33,17 @@ def batch_norm(x, mean, var, scale, bias, *, use_batch_stats: bool, eps: float, 
     Returns (output, batch_mean, unbiased_batch_var); the last two are None when the
     running statistics were used. Statistics are computed in float32 (or wider) even
     for half-precision inputs, as torch does.
+
+    Args:
+        x: the input, (N, C, *).
+        mean: the running mean (C,), used when ``use_batch_stats`` is False.
+        var: the running variance (C,), likewise.
+        scale: the per-channel weight (C,) or None.
+        bias: the per-channel bias (C,) or None.
+        use_batch_stats: normalize with the batch's statistics (training), else with
+            ``mean`` and ``var``.
+        eps: added to the variance.
+        who: the caller, named in errors.
     """
     axes = (0, *range(2, x.ndim))
     compute = jnp.promote_types(x.dtype, jnp.float32)
@@ -59,7 +70,12 @@ def batch_norm(x, mean, var, scale, bias, *, use_batch_stats: bool, eps: float, 
 
 
 def normalized_shape(shape: int | Sequence[int], who: str) -> tuple[int, ...]:
-    """torch's ``normalized_shape`` argument (an int or a sequence of ints) as a tuple."""
+    """torch's ``normalized_shape`` argument (an int or a sequence of ints) as a tuple.
+
+    Args:
+        shape: an int or a sequence of ints (bools are refused).
+        who: the caller, named in errors.
+    """
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         return (int(shape),)
     if isinstance(shape, Sequence) and all(
@@ -98,7 +114,16 @@ def layer_norm(
     who: str,
 ) -> Array:
     """Normalize over the trailing ``shape`` axes: (x - mean) / sqrt(var + eps), biased
-    two-pass variance, then ``scale`` and ``bias`` (of ``shape``) elementwise."""
+    two-pass variance, then ``scale`` and ``bias`` elementwise.
+
+    Args:
+        x: the input, (*, *shape).
+        shape: the normalized trailing shape (:func:`normalized_shape`).
+        scale: ``shape``-shaped weight, or None.
+        bias: ``shape``-shaped bias, or None.
+        eps: added to the variance.
+        who: the caller, named in errors.
+    """
     axes = _check_trailing(x, shape, who)
     xc = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     mean = xc.mean(axis=axes, keepdims=True)
@@ -111,8 +136,16 @@ def layer_norm(
 def rms_norm(
     x: Array, shape: tuple[int, ...], scale: Array | None, eps: float | None, who: str
 ) -> Array:
-    """x / sqrt(mean(x^2) + eps) over the trailing ``shape`` axes, times ``scale``;
-    ``eps=None`` is the machine epsilon of the input's dtype, as torch."""
+    """x / sqrt(mean(x^2) + eps) over the trailing ``shape`` axes, times ``scale``.
+
+    Args:
+        x: the input, (*, *shape).
+        shape: the normalized trailing shape (:func:`normalized_shape`).
+        scale: ``shape``-shaped weight, or None.
+        eps: added to the mean square; None is the machine epsilon of the input's
+            dtype, as torch.
+        who: the caller, named in errors.
+    """
     axes = _check_trailing(x, shape, who)
     if eps is None:
         eps = float(jnp.finfo(x.dtype).eps)
@@ -125,7 +158,16 @@ def group_norm(
     x: Array, groups: int, scale: Array | None, bias: Array | None, eps: float, who: str
 ) -> Array:
     """Normalize (N, C, *) over each group of C / groups channels and the spatial axes,
-    then a per-channel ``scale`` and ``bias``."""
+    then a per-channel ``scale`` and ``bias``.
+
+    Args:
+        x: the input, (N, C, *).
+        groups: the number of channel groups; it must divide C.
+        scale: (C,) or None.
+        bias: (C,) or None.
+        eps: added to the variance.
+        who: the caller, named in errors.
+    """
     if x.ndim < 2:
         raise ValueError(f"{who}: expected input of shape (N, C, *), got {tuple(x.shape)}")
     n, c = x.shape[:2]
@@ -153,6 +195,17 @@ def instance_norm(x, mean, var, scale, bias, *, use_input_stats: bool, eps: floa
     Returns (output, batch_mean, unbiased_batch_var) with the statistics averaged over the
     batch (what torch folds into the running statistics), or None when ``mean`` and
     ``var`` (the running statistics) were used.
+
+    Args:
+        x: the input, (N, C, *spatial).
+        mean: the running mean (C,), used when ``use_input_stats`` is False.
+        var: the running variance (C,), likewise.
+        scale: (C,) or None.
+        bias: (C,) or None.
+        use_input_stats: normalize with each instance's own statistics, else with
+            ``mean`` and ``var``.
+        eps: added to the variance.
+        who: the caller, named in errors.
     """
     n, c = x.shape[:2]
     if use_input_stats and math.prod(x.shape[2:]) == 1:
@@ -183,7 +236,16 @@ def instance_norm(x, mean, var, scale, bias, *, use_input_stats: bool, eps: floa
 
 def local_response_norm(x: Array, size: int, alpha: float, beta: float, k: float, who: str):
     """x / (k + alpha * mean of x^2 over ``size`` neighbouring channels)^beta, the window
-    zero-padded by size // 2 before and (size - 1) // 2 after, as torch."""
+    zero-padded by size // 2 before and (size - 1) // 2 after, as torch.
+
+    Args:
+        x: the input, (N, C, *) with at least one spatial axis.
+        size: the number of channels in the window.
+        alpha: the multiplier of the mean square.
+        beta: the exponent.
+        k: the additive constant.
+        who: the caller, named in errors.
+    """
     if x.ndim < 3:
         raise ValueError(
             f"{who}: expected 3D or higher dimensionality input (got {x.ndim} dimensions, "

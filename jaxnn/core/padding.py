@@ -14,8 +14,8 @@ __all__ = ["PAD_MODES", "pad"]
 
 Array = jax.Array
 
-# torch's mode -> numpy's; 'constant' is lax.pad
 PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+"""F.pad's modes other than 'constant' (which is ``lax.pad``) -> ``jnp.pad``'s mode."""
 
 
 def _crop(x: Array, pairs: list[tuple[int, int]]) -> Array:
@@ -33,6 +33,14 @@ def pad(x: Array, pad: Sequence[int], mode: str, value: float | None, who: str) 
     A negative pad removes elements. As in torch, 'reflect' and 'replicate' pad the whole
     input and then remove (a reflection may read elements that are removed), while
     'circular' removes first and wraps what remains.
+
+    Args:
+        x: the input.
+        pad: (low, high) pairs, the last dim's first, as torch's ``pad``.
+        mode: 'constant', 'reflect', 'replicate' or 'circular'. The last three pad at
+            most 3 dims of a (dims + 1)- or (dims + 2)-D input, as torch.
+        value: the fill of 'constant' (None: 0); other modes take only None or 0.
+        who: the caller, named in errors.
     """
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:

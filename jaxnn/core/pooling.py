@@ -36,7 +36,16 @@ def pool_output_size(
     size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
 ) -> int:
     """Torch's pooling output length, including its ceil_mode rule that the last
-    window must start inside the input or the left padding."""
+    window must start inside the input or the left padding.
+
+    Args:
+        size: the input's length along the dim.
+        kernel: the window's length.
+        stride: the step between windows.
+        pad: the padding on each side.
+        dilation: the spacing of the window's elements.
+        ceil_mode: round the window count up, not down.
+    """
     span = size + 2 * pad - dilation * (kernel - 1) - 1
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + pad:
@@ -45,6 +54,19 @@ def pool_output_size(
 
 
 def check_pool_args(who: str, kernel, stride, padding, dilation=None) -> None:
+    """torch's checks of a pooling window: kernel, stride and dilation >= 1, padding >= 0
+    and at most half the effective (dilated) kernel.
+
+    Args:
+        who: the caller, named in errors.
+        kernel: the window, one int per spatial dim.
+        stride: one int per spatial dim.
+        padding: one int per spatial dim.
+        dilation: one int per spatial dim. Default: None (1 for each).
+
+    Raises:
+        ValueError: naming the argument that breaks its rule.
+    """
     dilation = dilation or (1,) * len(kernel)
     for name, value, least in (
         ("kernel_size", kernel, 1),
@@ -63,6 +85,13 @@ def check_pool_args(who: str, kernel, stride, padding, dilation=None) -> None:
 
 
 def check_pool_fits(who: str, spatial, out) -> None:
+    """An error unless every output size is at least 1.
+
+    Args:
+        who: the caller, named in errors.
+        spatial: the input's spatial size.
+        out: the output's spatial size (:func:`pool_output_size` per dim).
+    """
     if min(out) < 1:
         raise ValueError(
             f"{who}: input of spatial size {tuple(spatial)} is too small; "
@@ -84,8 +113,17 @@ _MAX_WINDOW_VIEWS = 64
 def max_pool(x, kernel, stride, padding, dilation, ceil_mode, who, return_indices=False):
     """Max pooling over the last ``len(kernel)`` dims of (N, C, *S) or (C, *S).
 
-    With ``return_indices`` also returns torch's indices: for each output, the flat
-    position (row-major over S) of the input element it took, as int32."""
+    Args:
+        x: the input, (N, C, *S) or (C, *S).
+        kernel: the window, one int per spatial dim.
+        stride: one int per spatial dim.
+        padding: one int per spatial dim, filled with the dtype's lowest value (-inf).
+        dilation: one int per spatial dim.
+        ceil_mode: torch's ceil_mode output size.
+        who: the caller, named in errors.
+        return_indices: also return torch's indices: for each output, the flat position
+            (row-major over S) of the input element it took, as int32. Default: False.
+    """
     n = len(kernel)
     x, unbatched = as_batched(x, n, who)
     check_pool_args(who, kernel, stride, padding, dilation)
@@ -198,7 +236,20 @@ def _avg_divisor(size, kernel, stride, pad, out, count_include_pad) -> np.ndarra
 
 
 def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, who):
-    """Average pooling over the last ``len(kernel)`` dims with torch's divisors."""
+    """Average pooling over the last ``len(kernel)`` dims with torch's divisors.
+
+    Args:
+        x: the input, (N, C, *S) or (C, *S).
+        kernel: the window, one int per spatial dim.
+        stride: one int per spatial dim.
+        padding: one int per spatial dim, zero-filled.
+        ceil_mode: torch's ceil_mode output size.
+        count_include_pad: divide by the window's size including its padding (but not
+            the part past the padding that ceil_mode admits), else by the input
+            elements it covers.
+        divisor_override: divide every sum by this instead (None: the rule above).
+        who: the caller, named in errors.
+    """
     n = len(kernel)
     x, unbatched = as_batched(x, n, who)
     check_pool_args(who, kernel, stride, padding)
@@ -252,7 +303,14 @@ def _adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
 
 
 def adaptive_avg_pool(x, output_size, spatial_dims, who):
-    """Average over torch's adaptive bins of the last ``spatial_dims`` dims."""
+    """Average over torch's adaptive bins of the last ``spatial_dims`` dims.
+
+    Args:
+        x: the input, (N, C, *S) or (C, *S).
+        output_size: an int, None (keep the input's size) or one of those per spatial dim.
+        spatial_dims: the number of spatial dims.
+        who: the caller, named in errors.
+    """
     x, unbatched = as_batched(x, spatial_dims, who)
     spatial = x.shape[2:]
     out = _adaptive_output_size(output_size, spatial, who)
@@ -280,8 +338,16 @@ def adaptive_avg_pool(x, output_size, spatial_dims, who):
 
 
 def adaptive_max_pool(x, output_size, spatial_dims, who, return_indices=False):
-    """Max over torch's adaptive bins of the last ``spatial_dims`` dims (with torch's
-    flat indices, as :func:`max_pool`, when ``return_indices``)."""
+    """Max over torch's adaptive bins of the last ``spatial_dims`` dims.
+
+    Args:
+        x: the input, (N, C, *S) or (C, *S).
+        output_size: an int, None (keep the input's size) or one of those per spatial dim.
+        spatial_dims: the number of spatial dims.
+        who: the caller, named in errors.
+        return_indices: also return torch's flat indices, as :func:`max_pool` does.
+            Default: False.
+    """
     x, unbatched = as_batched(x, spatial_dims, who)
     spatial = x.shape[2:]
     out = _adaptive_output_size(output_size, spatial, who)
@@ -334,7 +400,16 @@ def _adaptive_max_with_indices(x, spatial, out):
 
 def unpool_output_size(spatial, kernel, stride, padding, output_size, who) -> tuple[int, ...]:
     """Torch's ``_unpool_output_size``: (L - 1) s - 2 p + k per dim, or ``output_size``
-    (its last ``len(kernel)`` entries) when it lies strictly within a stride of that."""
+    (its last ``len(kernel)`` entries) when it lies strictly within a stride of that.
+
+    Args:
+        spatial: the pooled input's spatial size.
+        kernel: the pooling window, one int per spatial dim.
+        stride: one int per spatial dim.
+        padding: one int per spatial dim.
+        output_size: the size asked for, n or n + 2 entries, or None.
+        who: the caller, named in errors.
+    """
     n = len(kernel)
     default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(spatial, kernel, stride, padding))
     if output_size is None:
@@ -359,7 +434,18 @@ def unpool_output_size(spatial, kernel, stride, padding, output_size, who) -> tu
 def max_unpool(x, indices, kernel, stride, padding, output_size, who):
     """torch's max_unpool: each value placed at its flat index in a zero output of
     :func:`unpool_output_size`. Indices out of range are dropped (torch raises; a traced
-    index cannot be checked)."""
+    index cannot be checked).
+
+    Args:
+        x: the pooled values, (N, C, *S) or (C, *S).
+        indices: integer flat indices into the output's spatial dims, x's shape
+            (:func:`max_pool`'s ``return_indices``).
+        kernel: the pooling window, one int per spatial dim.
+        stride: one int per spatial dim.
+        padding: one int per spatial dim.
+        output_size: as :func:`unpool_output_size`'s.
+        who: the caller, named in errors.
+    """
     n = len(kernel)
     x, unbatched = as_batched(x, n, who)
     if tuple(indices.shape) != tuple(x.shape[-indices.ndim :]) or indices.ndim not in (

@@ -17,7 +17,6 @@ __all__ = ["MODES", "interpolate", "output_size"]
 
 Array = jax.Array
 
-# mode -> the input rank it needs (None: any of 3, 4, 5)
 MODES = {
     "nearest": None,
     "nearest-exact": None,
@@ -27,6 +26,7 @@ MODES = {
     "bicubic": 4,
     "trilinear": 5,
 }
+"""F.interpolate's modes -> the input rank each needs (None: any of 3, 4, 5)."""
 _INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 _CUBIC_A = -0.75  # torch's bicubic convolution coefficient
 
@@ -37,7 +37,16 @@ def output_size(
     scale_factor: float | Sequence[float] | None,
     who: str,
 ) -> tuple[tuple[int, ...], tuple[float, ...] | None]:
-    """The output's spatial size and the scale factors given (or None)."""
+    """The output's spatial size and the scale factors given (or None).
+
+    Args:
+        spatial: the input's spatial size.
+        size: the output size: an int for every dim or one per dim. Exactly one of
+            ``size`` and ``scale_factor`` is given.
+        scale_factor: a float for every dim or one per dim; the output size is
+            floor(L * scale).
+        who: the caller, named in errors.
+    """
     n = len(spatial)
     if (size is None) == (scale_factor is None):
         raise ValueError(
@@ -144,7 +153,18 @@ def interpolate(
     recompute_scale_factor: bool | None,
     who: str,
 ) -> Array:
-    """torch's F.interpolate on (N, C, *spatial) input (1 to 3 spatial dims)."""
+    """torch's F.interpolate on (N, C, *spatial) input (1 to 3 spatial dims).
+
+    Args:
+        x: the input, (N, C, *spatial).
+        size: as :func:`output_size`'s.
+        scale_factor: as :func:`output_size`'s.
+        mode: a key of :data:`MODES`.
+        align_corners: for the interpolating modes only: map the corner pixels' centres
+            onto each other (None: False).
+        recompute_scale_factor: sample with L / L_out rather than 1 / ``scale_factor``.
+        who: the caller, named in errors.
+    """
     if mode not in MODES:
         raise NotImplementedError(
             f"{who}: mode {mode!r} is not supported; use one of {', '.join(MODES)}"

@@ -23,14 +23,22 @@ __all__ = ["GATES", "LayerWeights", "layer", "project"]
 
 Array = jax.Array
 
-# gate blocks per mode, in torch's order: LSTM (i, f, g, o), GRU (r, z, n)
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+"""Gate blocks per mode (torch's mode names), in torch's order: LSTM (i, f, g, o),
+GRU (r, z, n)."""
 
 
 class LayerWeights(NamedTuple):
     """One layer's weights, its directions stacked on a leading axis D (1 or 2), in
-    torch's layouts: w_ih (D, G, in), w_hh (D, G, R), b_ih / b_hh (D, G) or None, w_hr
-    (D, R, H) or None (LSTM projections), with G = gates * H and R = proj_size or H."""
+    torch's layouts, with G = gates * H and R = proj_size or H.
+
+    Attributes:
+        w_ih: ``weight_ih_l{k}`` (D, G, in).
+        w_hh: ``weight_hh_l{k}`` (D, G, R).
+        b_ih: ``bias_ih_l{k}`` (D, G), or None.
+        b_hh: ``bias_hh_l{k}`` (D, G), or None.
+        w_hr: ``weight_hr_l{k}`` (D, R, H), an LSTM's projection, or None.
+    """
 
     w_ih: Array
     w_hh: Array
@@ -42,7 +50,13 @@ class LayerWeights(NamedTuple):
 def project(mode: str, x: Array, w: LayerWeights) -> Array:
     """The input part of every gate for the whole sequence in one matmul: x (T, B, in) ->
     (T, D, B, G). Biases are added here (GRU keeps the hidden bias of its n gate for
-    the step, where the reset gate scales it)."""
+    the step, where the reset gate scales it).
+
+    Args:
+        mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU' (:data:`GATES`).
+        x: the input sequence (T, B, in).
+        w: the layer's weights.
+    """
     d, g, _ = w.w_ih.shape
     xw = lax.dot_general(x, w.w_ih.reshape(d * g, -1), (((2,), (1,)), ((), ())))
     xw = jnp.swapaxes(xw.reshape(*x.shape[:2], d, g), 1, 2)  # (T, D, B, G)
@@ -180,8 +194,16 @@ _recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
 
 
 def layer(mode: str, x: Array, h0: Array, c0: Array | None, w: LayerWeights):
-    """One layer over a sequence, both directions: x (T, B, in), h0 (D, B, R), c0 (D, B, H)
-    or None -> (output (T, B, D * R), h_n (D, B, R), c_n (D, B, H) or None)."""
+    """One layer over a sequence, both directions: (output (T, B, D * R), h_n (D, B, R),
+    c_n (D, B, H) or None).
+
+    Args:
+        mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU' (:data:`GATES`).
+        x: the input sequence (T, B, in).
+        h0: the initial hidden state (D, B, R).
+        c0: an LSTM's initial cell state (D, B, H); None for the others.
+        w: the layer's weights.
+    """
     xw = project(mode, x, w)
     d = xw.shape[1]
     if d == 2:  # the reverse direction reads the sequence back to front

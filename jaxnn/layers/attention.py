@@ -54,9 +54,12 @@ class MultiheadAttention(Module):
         dropout: dropout probability on the attention weights, in train mode. Default: 0.0.
         bias: biases in the input and output projections. Default: True.
         add_bias_kv: learn ``bias_k`` and ``bias_v`` appended to the keys and values.
-        add_zero_attn: append a zero key and value to the sequences.
-        kdim / vdim: features of key / value. Default: embed_dim.
-        batch_first: inputs and outputs are (N, L, E) rather than torch's default (L, N, E).
+            Default: False.
+        add_zero_attn: append a zero key and value to the sequences. Default: False.
+        kdim: features of the key. Default: None (embed_dim).
+        vdim: features of the value. Default: None (embed_dim).
+        batch_first: inputs and outputs are (N, L, E) rather than torch's default
+            (L, N, E). Default: False.
         weight_init: Flax initializer for every projection weight (``nn.Transformer``
             passes xavier_uniform_). Default: torch's, xavier_uniform_ for the input
             projections and Linear's default for ``out_proj``.

@@ -175,38 +175,36 @@ class _RNNBase(Module):
         return s
 
 
-_SHAPES_DOC = """
-    Shape:
-        input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in) ->
-        output (L, N, D * H_out) (likewise), h_n (D * num_layers, N, H_out) (unbatched:
-        without N), with D = 2 if bidirectional else 1. The initial state ``hx`` has
-        h_n's shape (zeros when None).
-"""
-
-
 class RNN(_RNNBase):
-    (
-        """A multi-layer Elman RNN, torch's ``nn.RNN``: h_t = tanh(x_t W_ih^T + b_ih +
+    """A multi-layer Elman RNN, torch's ``nn.RNN``: h_t = tanh(x_t W_ih^T + b_ih +
     h_(t-1) W_hh^T + b_hh) (or relu).
 
     Args:
-        input_size: features of the input.
-        hidden_size: features of the hidden state.
-        num_layers: stacked recurrent layers. Default: 1.
+        input_size: features of the input, H_in.
+        hidden_size: features of the hidden state, H_out.
+        num_layers: stacked recurrent layers, each reading the previous one's output.
+            Default: 1.
         nonlinearity: 'tanh' or 'relu'. Default: 'tanh'.
-        bias: learn ``bias_ih`` and ``bias_hh``. Default: True.
-        batch_first: (N, L, H) inputs and outputs. Default: False.
-        dropout: dropout on the outputs of every layer but the last, in train mode.
-        bidirectional: a second, backward-running direction per layer (``_reverse``).
+        bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``. Default: True.
+        batch_first: inputs and outputs are (N, L, H) rather than (L, N, H); the hidden
+            state stays (D * num_layers, N, H_out). Default: False.
+        dropout: dropout probability on the outputs of every layer but the last, in train
+            mode (a 'dropout' rng given). Default: 0.0.
+        bidirectional: a second, backward-running direction per layer, its parameters
+            suffixed ``_reverse``. Default: False.
         dtype: computation dtype (None: promote input and parameters).
-        param_dtype: parameter dtype. Default: float32.
+        param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
     Call: ``(input, hx=None) -> (output, h_n)``.
 
     Every weight and bias starts from torch's U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+
+    Shape:
+        input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in) ->
+        output (L, N, D * H_out) (likewise), h_n (D * num_layers, N, H_out) (unbatched:
+        without N), with D = 2 if bidirectional else 1. ``hx`` has h_n's shape (zeros
+        when None).
     """
-        + _SHAPES_DOC
-    )
 
     input_size: int
     hidden_size: int
@@ -232,20 +230,37 @@ class RNN(_RNNBase):
 
 
 class LSTM(_RNNBase):
-    (
-        """A multi-layer long short-term memory RNN, torch's ``nn.LSTM`` (gates i, f, g, o).
+    """A multi-layer long short-term memory RNN, torch's ``nn.LSTM`` (gates i, f, g, o).
 
     Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            dtype, param_dtype: as :class:`RNN`.
-        proj_size: > 0 projects each hidden state to this size with ``weight_hr_l{k}``;
-            h_n and the outputs then have proj_size features. Default: 0.
+        input_size: features of the input, H_in.
+        hidden_size: features of the hidden and cell states.
+        num_layers: stacked recurrent layers, each reading the previous one's output.
+            Default: 1.
+        bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``. Default: True.
+        batch_first: inputs and outputs are (N, L, H) rather than (L, N, H); the states
+            stay (D * num_layers, N, H). Default: False.
+        dropout: dropout probability on the outputs of every layer but the last, in train
+            mode (a 'dropout' rng given). Default: 0.0.
+        bidirectional: a second, backward-running direction per layer, its parameters
+            suffixed ``_reverse``. Default: False.
+        proj_size: if positive, each hidden state is projected to this size by
+            ``weight_hr_l{k}``; h_n and the outputs then have H_out = proj_size features.
+            Default: 0 (H_out = hidden_size).
+        dtype: computation dtype (None: promote input and parameters).
+        param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
-    Call: ``(input, (h_0, c_0)=None) -> (output, (h_n, c_n))``; c has hidden_size
-    features.
+    Call: ``(input, (h_0, c_0)=None) -> (output, (h_n, c_n))``.
+
+    Every weight and bias starts from torch's U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+
+    Shape:
+        input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in) ->
+        output (L, N, D * H_out) (likewise), h_n (D * num_layers, N, H_out) and c_n
+        (D * num_layers, N, hidden_size) (unbatched: without N), with D = 2 if
+        bidirectional else 1. ``(h_0, c_0)`` have h_n's and c_n's shapes (zeros when
+        None).
     """
-        + _SHAPES_DOC
-    )
 
     input_size: int
     hidden_size: int
@@ -267,16 +282,34 @@ class LSTM(_RNNBase):
 
 
 class GRU(_RNNBase):
-    (
-        """A multi-layer gated recurrent unit RNN, torch's ``nn.GRU`` (gates r, z, n):
+    """A multi-layer gated recurrent unit RNN, torch's ``nn.GRU`` (gates r, z, n):
     n_t = tanh(x W_in^T + b_in + r_t * (h W_hn^T + b_hn)), h_t = (1 - z_t) n_t + z_t h_(t-1).
 
-    Args: as :class:`RNN` without ``nonlinearity``.
+    Args:
+        input_size: features of the input, H_in.
+        hidden_size: features of the hidden state, H_out.
+        num_layers: stacked recurrent layers, each reading the previous one's output.
+            Default: 1.
+        bias: learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``. Default: True.
+        batch_first: inputs and outputs are (N, L, H) rather than (L, N, H); the hidden
+            state stays (D * num_layers, N, H_out). Default: False.
+        dropout: dropout probability on the outputs of every layer but the last, in train
+            mode (a 'dropout' rng given). Default: 0.0.
+        bidirectional: a second, backward-running direction per layer, its parameters
+            suffixed ``_reverse``. Default: False.
+        dtype: computation dtype (None: promote input and parameters).
+        param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
     Call: ``(input, hx=None) -> (output, h_n)``.
+
+    Every weight and bias starts from torch's U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+
+    Shape:
+        input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in) ->
+        output (L, N, D * H_out) (likewise), h_n (D * num_layers, N, H_out) (unbatched:
+        without N), with D = 2 if bidirectional else 1. ``hx`` has h_n's shape (zeros
+        when None).
     """
-        + _SHAPES_DOC
-    )
 
     input_size: int
     hidden_size: int
@@ -380,8 +413,13 @@ class RNNCell(_CellBase):
     """One step of an Elman RNN, torch's ``nn.RNNCell``: h' = tanh(x W_ih^T + b_ih +
     h W_hh^T + b_hh).
 
-    Args: input_size, hidden_size, bias=True, nonlinearity='tanh' (or 'relu'), dtype,
-    param_dtype.
+    Args:
+        input_size: features of the input, H_in.
+        hidden_size: features of the hidden state, H.
+        bias: learn ``bias_ih`` and ``bias_hh``. Default: True.
+        nonlinearity: 'tanh' or 'relu'. Default: 'tanh'.
+        dtype: computation dtype (None: promote input and parameters).
+        param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
     Shape: input (N, H_in) or (H_in), hx (N, H) or (H) (zeros when None) -> h' like hx.
     """
@@ -405,7 +443,12 @@ class RNNCell(_CellBase):
 class LSTMCell(_CellBase):
     """One step of an LSTM, torch's ``nn.LSTMCell``.
 
-    Args: input_size, hidden_size, bias=True, dtype, param_dtype.
+    Args:
+        input_size: features of the input, H_in.
+        hidden_size: features of the hidden and cell states, H.
+        bias: learn ``bias_ih`` and ``bias_hh``. Default: True.
+        dtype: computation dtype (None: promote input and parameters).
+        param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
     Shape: input (N, H_in) or (H_in), hx = (h, c) each (N, H) or (H) (zeros when None)
     -> (h', c').
@@ -424,7 +467,12 @@ class LSTMCell(_CellBase):
 class GRUCell(_CellBase):
     """One step of a GRU, torch's ``nn.GRUCell``.
 
-    Args: input_size, hidden_size, bias=True, dtype, param_dtype.
+    Args:
+        input_size: features of the input, H_in.
+        hidden_size: features of the hidden state, H.
+        bias: learn ``bias_ih`` and ``bias_hh``. Default: True.
+        dtype: computation dtype (None: promote input and parameters).
+        param_dtype: parameter dtype (torch's ``dtype``). Default: float32.
 
     Shape: input (N, H_in) or (H_in), hx (N, H) or (H) (zeros when None) -> h' like hx.
     """

@@ -80,6 +80,10 @@ def get_model(name: str, **kwargs: Any) -> linen.Module:
     """The model ``name`` built with ``kwargs`` (torchvision's ``get_model``), e.g.
     ``get_model("LeNet")`` or ``get_model("Classifier", num_inputs=4, num_classes=3)``.
 
+    Args:
+        name: a name :func:`list_models` lists: a model class or a torchvision builder.
+        **kwargs: the class's or builder's arguments.
+
     Raises:
         ValueError: an unknown name (the message lists the known ones).
         TypeError: arguments the model does not take.

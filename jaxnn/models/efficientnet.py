@@ -370,29 +370,29 @@ def efficientnet_b0(*, weights: Any = None, progress: bool = True, **kwargs: Any
 
 @register_model
 def efficientnet_b1(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-B1 (torchvision's builder): width 1.0, depth 1.1, dropout 0.2. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNet-B1 (torchvision's builder): width 1.0, depth 1.1, dropout 0.2.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_b(1.0, 1.1), 0.2, None, weights, kwargs)
 
 
 @register_model
 def efficientnet_b2(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-B2 (torchvision's builder): width 1.1, depth 1.2, dropout 0.3. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNet-B2 (torchvision's builder): width 1.1, depth 1.2, dropout 0.3.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_b(1.1, 1.2), 0.3, None, weights, kwargs)
 
 
 @register_model
 def efficientnet_b3(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-B3 (torchvision's builder): width 1.2, depth 1.4, dropout 0.3. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNet-B3 (torchvision's builder): width 1.2, depth 1.4, dropout 0.3.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_b(1.2, 1.4), 0.3, None, weights, kwargs)
 
 
 @register_model
 def efficientnet_b4(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-B4 (torchvision's builder): width 1.4, depth 1.8, dropout 0.4. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNet-B4 (torchvision's builder): width 1.4, depth 1.8, dropout 0.4.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_b(1.4, 1.8), 0.4, None, weights, kwargs)
 
 
@@ -422,20 +422,20 @@ _V2_NORM = functools.partial(BatchNorm2d, eps=1e-03)
 
 @register_model
 def efficientnet_v2_s(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNetV2-S (torchvision's builder): dropout 0.2, BatchNorm eps 0.001. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNetV2-S (torchvision's builder): dropout 0.2, BatchNorm eps 0.001.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_v2("s"), 0.2, 1280, weights, kwargs, norm_layer=_V2_NORM)
 
 
 @register_model
 def efficientnet_v2_m(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNetV2-M (torchvision's builder): dropout 0.3, BatchNorm eps 0.001. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNetV2-M (torchvision's builder): dropout 0.3, BatchNorm eps 0.001.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_v2("m"), 0.3, 1280, weights, kwargs, norm_layer=_V2_NORM)
 
 
 @register_model
 def efficientnet_v2_l(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNetV2-L (torchvision's builder): dropout 0.4, BatchNorm eps 0.001. Args:
-    as :func:`efficientnet_b0`."""
+    """EfficientNetV2-L (torchvision's builder): dropout 0.4, BatchNorm eps 0.001.
+    Args: as :func:`efficientnet_b0`."""
     return _efficientnet(_v2("l"), 0.4, 1280, weights, kwargs, norm_layer=_V2_NORM)

@@ -42,7 +42,19 @@ Cache = list[tuple[Array, Array]]  # per block: keys and values (B, L, n_head, h
 @dataclass(frozen=True)
 class GPTConfig:
     """nanoGPT's ``GPTConfig`` with its defaults (GPT-2 124M; the vocabulary padded to
-    50304, a multiple of 64). ``bias``: biases in the Linears and LayerNorms, like GPT-2."""
+    50304, a multiple of 64).
+
+    Attributes:
+        block_size: the longest context, in tokens (the rows of ``wpe``). Default: 1024.
+        vocab_size: the number of tokens: the rows of ``wte``, the logits per position.
+            Default: 50304.
+        n_layer: transformer blocks. Default: 12.
+        n_head: attention heads; they divide ``n_embd``. Default: 12.
+        n_embd: the model dimension. Default: 768.
+        dropout: dropout probability (embeddings, attention weights, residual branches),
+            in train mode. Default: 0.0.
+        bias: biases in the Linears and LayerNorms, like GPT-2. Default: True.
+    """
 
     block_size: int = 1024
     vocab_size: int = 50304
@@ -356,8 +368,22 @@ def generate(
     use_cache: bool = True,
 ) -> Array:
     """``model.generate`` compiled once per (model, shapes, max_new_tokens, top_k,
-    use_cache): ``idx`` (B, T) -> (B, T + max_new_tokens). ``key`` (a ``jax.random``
-    key) drives the sampling; it may be left out when ``top_k=1`` (greedy)."""
+    use_cache): ``idx`` (B, T) -> (B, T + max_new_tokens).
+
+    Args:
+        model: the :class:`GPT`.
+        variables: its variables.
+        idx: (B, T) integer tokens, the context to continue.
+        max_new_tokens: how many tokens to append.
+        temperature: the logits are divided by it; > 0 (a traced value is not checked).
+            Default: 1.0.
+        top_k: sample only among the k most likely tokens (1: greedy). Default: None
+            (all of them).
+        key: a ``jax.random`` key that drives the sampling; it may be left out when
+            ``top_k=1``.
+        use_cache: keep each block's keys and values between steps (as
+            :meth:`GPT.generate`). Default: True.
+    """
     if key is None and top_k != 1 and max_new_tokens:
         raise ValueError("generate: sampling needs key=jax.random.key(...) (or top_k=1)")
     if isinstance(temperature, (int, float)) and temperature <= 0:

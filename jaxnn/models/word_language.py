@@ -149,6 +149,11 @@ class PositionalEncoding(Module):
     PositionalEncoding); the encodings are the persistent buffer ``pe`` (max_len, 1,
     d_model).
 
+    Args:
+        d_model: the model dimension (even).
+        dropout: dropout probability after the addition, in train mode. Default: 0.1.
+        max_len: the longest sequence encoded (the rows of ``pe``). Default: 5000.
+
     Shape: (T, N, d_model) -> same shape, T <= max_len.
     """
 

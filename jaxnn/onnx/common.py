@@ -22,7 +22,17 @@ class ExportError(ValueError):
 
 def batch_axes(args: Sequence[Any], batch_axis: int | Sequence[int]) -> list[int]:
     """The batch axis of each input (non-negative): ``batch_axis`` for all of them, or one
-    per input (a (T, N) token input, as torch's word-language models take, has it at 1)."""
+    per input (a (T, N) token input, as torch's word-language models take, has it at 1).
+
+    Args:
+        args: the example inputs.
+        batch_axis: one axis for every input, or one per input; negative counts from
+            the end.
+
+    Raises:
+        ValueError: ``batch_axis`` lists another number of axes than there are inputs.
+        ExportError: an input is a scalar, or has no such axis.
+    """
     axes = [batch_axis] * len(args) if isinstance(batch_axis, int) else list(batch_axis)
     if len(axes) != len(args):
         raise ValueError(f"batch_axis has {len(axes)} axes for {len(args)} inputs")
@@ -45,7 +55,13 @@ def input_specs(
     args: Sequence[Any], dynamic_batch: bool, axes: Sequence[int]
 ) -> list[jax.ShapeDtypeStruct]:
     """The inputs' shapes and dtypes, the batch axis of each symbolic if ``dynamic_batch``
-    (one symbol: every input has the same batch size)."""
+    (one symbol: every input has the same batch size).
+
+    Args:
+        args: the example inputs.
+        dynamic_batch: make each input's batch axis the symbol :data:`BATCH`.
+        axes: each input's batch axis (:func:`batch_axes`).
+    """
     (batch,) = jax_export.symbolic_shape(BATCH)
     specs = []
     for a, axis in zip(args, axes):
@@ -57,7 +73,12 @@ def input_specs(
 
 
 def grown(args: Sequence[Any], axes: Sequence[int]) -> list[np.ndarray]:
-    """The inputs with one more example (the first repeated): a second batch size."""
+    """The inputs with one more example (the first repeated): a second batch size.
+
+    Args:
+        args: the example inputs.
+        axes: each input's batch axis (:func:`batch_axes`).
+    """
     out = []
     for a, axis in zip(args, axes):
         a = np.asarray(a)

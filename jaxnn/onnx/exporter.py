@@ -268,6 +268,7 @@ def check_with_onnxruntime(
         args: the example inputs, a sequence, in the file's input order.
         dynamic_batch: also run with one more example (the first repeated), to check the
             batch axis is dynamic. Default: True.
+        batch_axis: the inputs' batch axis, as :func:`export` takes it. Default: 0.
     """
     import onnxruntime as ort
 
@@ -321,8 +322,11 @@ def export(
             ``input_1``, ...).
         output_names: the graph's output names. Default: None (``output``, or
             ``output_0``, ...).
-        dynamic_batch: make dim 0 of every input and output the symbolic ``batch``
-            axis; otherwise the shapes are fixed to the example's. Default: True.
+        dynamic_batch: make the batch axis of every input the symbolic ``batch`` axis,
+            and with it every output axis that follows it; otherwise the shapes are
+            fixed to the example's. Default: True.
+        batch_axis: which axis of the inputs is the batch: one for all, or one per
+            input (1 for (T, N) token inputs). Default: 0.
         opset_version: the ONNX opset, from :data:`DEFAULT_OPSET` to the installed onnx
             package's latest. Default: None (:data:`DEFAULT_OPSET`).
         verify: run the file in onnxruntime (:func:`check_with_onnxruntime`) before it is

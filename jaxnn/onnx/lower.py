@@ -21,21 +21,45 @@ from jaxnn.onnx.graph import Graph, Tensor, onnx_dtype
 __all__ = ["RULES", "Rule", "Value", "axes_tensor", "lowering", "name_of", "one_tensor", "output"]
 
 Value = Tensor | np.ndarray
+"""What flows between rules: a graph tensor, or a numpy constant known at export time."""
 Rule = Callable[[Graph, Any, list[Value]], list[Value]]
+"""A lowering: (graph, jaxpr equation, its input values) -> its output values."""
 
 RULES: dict[str, Rule] = {}
+"""JAX primitive name -> its :data:`Rule` (:func:`lowering` registers one)."""
 
 
 def output(g: Graph, eqn: Any, name: str, i: int = 0) -> Tensor:
+    """The graph tensor ``name`` as output ``i`` of ``eqn``, with the shape and dtype JAX
+    gives that output.
+
+    Args:
+        g: the graph (unused; every rule passes it first).
+        eqn: the jaxpr equation.
+        name: the ONNX name of the tensor a node wrote.
+        i: which of the equation's outputs. Default: 0.
+    """
     aval = eqn.outvars[i].aval
     return Tensor(name, tuple(aval.shape), np.dtype(aval.dtype))
 
 
 def name_of(g: Graph, value: Value) -> str:
+    """The ONNX name of a value: a tensor's own, or a new initializer for a constant.
+
+    Args:
+        g: the graph the initializer goes in.
+        value: a :data:`Value`.
+    """
     return g.name(value)
 
 
 def lowering(*names: str) -> Callable[[Rule], Rule]:
+    """A decorator that registers a :data:`Rule` under one or more primitive names.
+
+    Args:
+        *names: the JAX primitives' names (``"reduce_sum"``, ...).
+    """
+
     def register(fn: Rule) -> Rule:
         for name in names:
             RULES[name] = fn
@@ -45,6 +69,13 @@ def lowering(*names: str) -> Callable[[Rule], Rule]:
 
 
 def axes_tensor(g: Graph, axes: Sequence[int]) -> str:
+    """An int64 initializer holding ``axes``, for the operators that take their axes as
+    an input (opset 13 and later); returns its name.
+
+    Args:
+        g: the graph.
+        axes: the axes.
+    """
     return g.const(np.array(list(axes), np.int64), "axes")
 
 
@@ -130,6 +161,12 @@ for _prim in _LOGICAL:
 
 
 def one_tensor(g: Graph, dtype: Any) -> str:
+    """A scalar 1 of ``dtype`` as an initializer; returns its name.
+
+    Args:
+        g: the graph.
+        dtype: the constant's dtype.
+    """
     return g.const(np.array(1, dtype), "one")
 
 

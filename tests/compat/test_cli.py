@@ -569,7 +569,7 @@ def _awkward_state_dict() -> dict:
 
 @pytest.mark.parametrize("how", ["from the file", "torch.load fallback", "legacy format"])
 def test_unusual_storages_round_trip(how, tmp_path, monkeypatch):
-    from jaxnn.compat import files
+    from jaxnn.compat import pth
 
     sd = _awkward_state_dict()
     if how == "legacy format":
@@ -577,7 +577,7 @@ def test_unusual_storages_round_trip(how, tmp_path, monkeypatch):
     else:
         torch.save(sd, tmp_path / "src.pth")
     if how == "torch.load fallback":  # a torch that does not say where storages lie
-        monkeypatch.setattr(files.PthFileTensors, "locate", classmethod(lambda cls, *a: None))
+        monkeypatch.setattr(pth.PthFileTensors, "locate", classmethod(lambda cls, *a: None))
     argv = ["convert", str(tmp_path / "src.pth"), str(tmp_path / "ckpt"), "--model", "LeNet"]
     assert main(argv) == 0
     assert main(["convert", str(tmp_path / "ckpt"), str(tmp_path / "back.pth")]) == 0
@@ -588,14 +588,14 @@ def test_convert_streams_the_source_and_the_read_back(lenet_pth, tmp_path, monke
     """A .pth is parsed with meta tensors (no data), then read a block at a time; the
     written checkpoint is read back a few arrays at a time; both directions stay exact."""
     from jaxnn import checkpoint
-    from jaxnn.compat import files, pipeline
+    from jaxnn.compat import pipeline, pth
 
-    monkeypatch.setattr(files, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(pth, "BLOCK_BYTES", 4096)
     monkeypatch.setattr(pipeline, "GROUP_BYTES", 20_000)
     loads, blocks, restores = [], [], []
     real_load_pth, real_blocks, real_load = (
-        files.load_pth,
-        files.PthFileTensors.blocks,
+        pth.load_pth,
+        pth.PthFileTensors.blocks,
         checkpoint.load,
     )
 
@@ -612,8 +612,8 @@ def test_convert_streams_the_source_and_the_read_back(lenet_pth, tmp_path, monke
         restores.append(leaves)
         return real_load(path, template, leaves=leaves)
 
-    monkeypatch.setattr(files, "load_pth", load_pth)
-    monkeypatch.setattr(files.PthFileTensors, "blocks", counted_blocks)
+    monkeypatch.setattr(pth, "load_pth", load_pth)
+    monkeypatch.setattr(pth.PthFileTensors, "blocks", counted_blocks)
     monkeypatch.setattr(checkpoint, "load", load)
     assert main(["convert", str(lenet_pth), str(tmp_path / "ckpt"), "--model", "LeNet"]) == 0
     assert loads == [True]  # never a full torch.load of the source

@@ -236,14 +236,14 @@ def _error(capfd) -> str:
 
 @pytest.mark.parametrize("how", ["streamed", "torch.load fallback"])
 def test_a_flipped_tensor_record_names_the_key(how, tmp_path, capfd, monkeypatch):
-    from jaxnn.compat import files
+    from jaxnn.compat import pth
 
     torch.manual_seed(0)
     sd = torch_models.SimpleCNN().state_dict()
     torch.save(sd, tmp_path / "bad.pth")
     _flip_in(tmp_path / "bad.pth", sd["fc1.weight"].numpy().tobytes()[:64], at=5000)
     if how == "torch.load fallback":  # a torch that does not say where storages lie
-        monkeypatch.setattr(files.PthFileTensors, "locate", classmethod(lambda cls, *a: None))
+        monkeypatch.setattr(pth.PthFileTensors, "locate", classmethod(lambda cls, *a: None))
     argv = ["convert", str(tmp_path / "bad.pth"), str(tmp_path / "out"), "--model", MODEL]
     assert main(argv) == 2
     line = _error(capfd)
