@@ -20,6 +20,7 @@ from flax import linen
 from jaxnn.models import builders
 from jaxnn.models.alexnet import *  # noqa: F403
 from jaxnn.models.cifar10 import *  # noqa: F403
+from jaxnn.models.convnext import *  # noqa: F403
 from jaxnn.models.dcgan import *  # noqa: F403
 from jaxnn.models.densenet import *  # noqa: F403
 from jaxnn.models.efficientnet import *  # noqa: F403
@@ -44,6 +45,7 @@ FAMILIES = tuple(
     for family in (
         "alexnet",
         "cifar10",
+        "convnext",
         "dcgan",
         "densenet",
         "efficientnet",
