@@ -36,6 +36,7 @@ from jaxnn.models.resnet import *  # noqa: F403
 from jaxnn.models.shufflenet import *  # noqa: F403
 from jaxnn.models.squeezenet import *  # noqa: F403
 from jaxnn.models.vgg import *  # noqa: F403
+from jaxnn.models.vision_transformer import *  # noqa: F403
 from jaxnn.models.word_language import *  # noqa: F403
 
 # one file per model family; each lists its public names (classes and torchvision's
@@ -61,6 +62,7 @@ FAMILIES = tuple(
         "shufflenet",
         "squeezenet",
         "vgg",
+        "vision_transformer",
         "word_language",
     )
 )
