@@ -348,6 +348,26 @@ def test_stack_lowers_along_any_axis(tmp_path):
         np.testing.assert_array_equal(g, np.asarray(w))
 
 
+class _Indexing(nn.Module):
+    @linen.compact
+    def __call__(self, x):
+        return x[:, 0], x[:, -1, 1:], x[:, :, 2]
+
+
+def test_integer_indexing_behind_the_batch_axis_lowers(tmp_path):
+    """``x[:, 0]`` (ViT's class token) is a gather of one window at a constant index once
+    the batch axis is symbolic: a Slice, then a Squeeze of the indexed axis."""
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    model = _Indexing()
+    v = model.init(jax.random.key(0), x)
+    path = jo.export(model, v, x, tmp_path / "indexing.onnx")
+    x4 = np.random.default_rng(1).standard_normal((4, 5, 3)).astype(np.float32)
+    got = _run(path, x4)
+    assert [g.shape for g in got] == [(4, 3), (4, 2), (4, 5)]
+    for g, w in zip(got, model.apply(v, x4)):
+        np.testing.assert_array_equal(g, np.asarray(w))
+
+
 @pytest.mark.parametrize("rnn_type", ["GRU", "RNN_TANH"])
 def test_sequence_first_recurrent_models_export_with_batch_axis_1(rnn_type, tmp_path):
     model = models.RNNModel(rnn_type, ntoken=30, ninp=8, nhid=8, nlayers=2)
