@@ -46,6 +46,7 @@ MODEL_KWARGS = {
     },
     "RNNModel": {"rnn_type": "LSTM", "ntoken": 50, "ninp": 16, "nhid": 16, "nlayers": 2},
     "TransformerModel": {"ntoken": 50, "ninp": 16, "nhead": 2, "nhid": 32, "nlayers": 2},
+    "vit_b_16": {"image_size": 64},  # a ViT takes one image size: the zoo's 64x64 here
 }
 SMALL_INPUT = {"ResNet18": (3, 32, 32), "VGG16": (3, 32, 32)}
 
@@ -91,8 +92,10 @@ def _model_cases():
     ]
 
 
-REPRESENTATIVE = {"mobilenet_v3_small", "regnet_y_400mf"}
-SLOW = {"VGG16", "vgg11"}  # 130M+ parameters: ONNX files over 500 MB
+REPRESENTATIVE = {"convnext_tiny", "mobilenet_v3_small", "regnet_y_400mf"}
+# VGGs: 130M+ parameters, ONNX files over 500 MB; convnext_tiny and vit_b_16: ~20 s each on
+# two cores, most of it drawing their 28M / 86M parameters
+SLOW = {"VGG16", "vgg11", "convnext_tiny", "vit_b_16"}
 
 
 @pytest.mark.parametrize("name", _model_cases())
