@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import linen
 
 from jaxnn import init
 from jaxnn.layers import (
@@ -66,12 +67,13 @@ class LayerNorm2d(LayerNorm):
         (2, 8, 5, 5)
     """
 
+    @linen.compact
     def __call__(self, input: jax.Array) -> jax.Array:
         if input.ndim != 4:
             raise ValueError(
                 f"{self._who()}: expected an (N, C, H, W) input, got shape {tuple(input.shape)}"
             )
-        x = super().__call__(jnp.transpose(input, (0, 2, 3, 1)))  # (N, H, W, C)
+        x = self._normalize(jnp.transpose(input, (0, 2, 3, 1)))  # (N, H, W, C)
         return jnp.transpose(x, (0, 3, 1, 2))
 
 
