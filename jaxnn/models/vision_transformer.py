@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from flax.linen import nowrap
+from flax import linen
 
 from jaxnn import init
 from jaxnn.layers import (
@@ -111,6 +111,12 @@ class MLPBlock(MLP):
         )
 
 
+def _dropout(p: float) -> Dropout:
+    """torchvision's child ``dropout``, made where it is called: in ``setup`` the name
+    ``dropout`` would clash with the field that holds the probability."""
+    return Dropout(p, name="dropout")
+
+
 def _check_sequence(who: str, input: jax.Array) -> None:
     if input.ndim != 3:
         raise ValueError(
@@ -159,16 +165,15 @@ class EncoderBlock(Module):
         self.self_attention = MultiheadAttention(
             self.hidden_dim, self.num_heads, dropout=self.attention_dropout, batch_first=True
         )
-        # torchvision's child `dropout` (no parameters); the name holds the probability
-        self.dropout_ = Dropout(self.dropout)
         self.ln_2 = self.norm_layer(self.hidden_dim)
         self.mlp = MLPBlock(self.hidden_dim, self.mlp_dim, self.dropout)
 
+    @linen.compact
     def __call__(self, input: jax.Array) -> jax.Array:
         _check_sequence(type(self).__name__, input)
         x = self.ln_1(input)
         x, _ = self.self_attention(x, x, x, need_weights=False)
-        x = self.dropout_(x) + input
+        x = _dropout(self.dropout)(x) + input
         return x + self.mlp(self.ln_2(x))
 
 
@@ -214,8 +219,6 @@ class Encoder(Module):
     def setup(self) -> None:
         shape = (1, self.seq_length, self.hidden_dim)
         self.pos_embedding = self.param("pos_embedding", init.normal_(std=0.02), shape)
-        # torchvision's child `dropout` (no parameters); the name holds the probability
-        self.dropout_ = Dropout(self.dropout)
         args = (self.num_heads, self.hidden_dim, self.mlp_dim, self.dropout)
         self.layers = Sequential(
             OrderedDict(
@@ -225,10 +228,11 @@ class Encoder(Module):
         )
         self.ln = self.norm_layer(self.hidden_dim)
 
+    @linen.compact
     def __call__(self, input: jax.Array) -> jax.Array:
         _check_sequence(type(self).__name__, input)
         input = input + self.pos_embedding
-        return self.ln(self.layers(self.dropout_(input)))
+        return self.ln(self.layers(_dropout(self.dropout)(input)))
 
 
 class VisionTransformer(Module):
@@ -380,7 +384,7 @@ class VisionTransformer(Module):
         x = self.encoder(jnp.concatenate([cls, x], axis=1))  # (N, S, hidden_dim)
         return self.heads(x[:, 0])  # the class token's features
 
-    @nowrap
+    @linen.nowrap
     def example_input(self, batch_size: int = 1) -> jax.ShapeDtypeStruct:
         """The shape and dtype of an input batch: (batch_size, 3, image_size,
         image_size) float32."""
