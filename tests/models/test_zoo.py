@@ -22,7 +22,7 @@ from conftest import load_torch
 import jaxnn as nn
 from jaxnn import introspect, ops
 from jaxnn import models as jm
-from jaxnn.compat import flax_to_torch, torch_to_flax
+from jaxnn.compat import flax_to_torch, parity, torch_to_flax
 from jaxnn.compat import torchvision_models as tvm
 
 RTOL = 1e-4
@@ -286,6 +286,24 @@ def test_stochastic_depth_drops_the_residual_branch_in_train_mode():
     eval_out = ours.apply(v, x)
     _close(eval_out, _forward(load_torch(theirs, v).eval(), x), "MBConv eval")
     assert np.max(np.abs(np.asarray(eval_out) - x)) > 1e-3  # the branch is there in eval mode
+
+
+@pytest.mark.parametrize("case", ["convnext", "vision_transformer/conv_stem"])
+def test_every_layer_is_torchvisions_under_its_torch_path(case):
+    """jaxnn.compat.parity's per-layer comparison (what ``jaxnn-compat verify`` prints)
+    pairs every module call by torch path (LayerNorm2d and the ViT's dropouts included)
+    and finds each within tolerance. jaxnn's MultiheadAttention calls its ``out_proj``
+    as a layer where torch reads its weights in a fused kernel: the one jaxnn-only path."""
+    family = case.partition("/")[0]
+    model = SMALL[case](importlib.import_module(f"jaxnn.models.{family}"))
+    theirs = SMALL[case](importlib.import_module(f"torchvision.models.{family}"))
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    variables = _random_like(jax.eval_shape(model.init, jax.random.key(0), x), seed=2)
+    report = parity.compare(model, variables, theirs, x, load_weights=True, atol=RTOL)
+    assert report.ok, str(report)
+    assert report.only_torch == []
+    assert all(path.endswith("self_attention.out_proj") for path in report.only_jax)
+    assert len(report.rows) > 10
 
 
 # residual blocks whose branch is always dropped in train mode: ConvNeXt's by stochastic
