@@ -138,8 +138,8 @@ class EncoderBlock(Module):
             with eps 1e-6.
 
     Children ``ln_1``, ``self_attention`` (:class:`~jaxnn.MultiheadAttention`,
-    batch_first, torch's ``in_proj_weight`` / ``out_proj``), ``ln_2`` and ``mlp``
-    (:class:`MLPBlock`), as torchvision's.
+    batch_first, torch's ``in_proj_weight`` / ``out_proj``), ``dropout``, ``ln_2`` and
+    ``mlp`` (:class:`MLPBlock`), as torchvision's.
 
     Shape:
         (N, S, hidden_dim) -> same.
