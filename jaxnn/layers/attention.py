@@ -55,7 +55,8 @@ class MultiheadAttention(Module):
         bias: biases in the input and output projections. Default: True.
         add_bias_kv: learn ``bias_k`` and ``bias_v`` appended to the keys and values.
         add_zero_attn: append a zero key and value to the sequences.
-        kdim / vdim: features of key / value. Default: embed_dim.
+        kdim: features of key. Default: embed_dim.
+        vdim: features of value. Default: embed_dim.
         batch_first: inputs and outputs are (N, L, E) rather than torch's default (L, N, E).
         weight_init: Flax initializer for every projection weight (``nn.Transformer``
             passes xavier_uniform_). Default: torch's, xavier_uniform_ for the input

@@ -334,12 +334,18 @@ class Transformer(Module):
     Args:
         d_model: features of the inputs. Default: 512.
         nhead: attention heads. Default: 8.
-        num_encoder_layers / num_decoder_layers: Default: 6 each.
-        dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
-            bias: as :class:`TransformerEncoderLayer`.
-        custom_encoder / custom_decoder: modules used instead of the built ones. torch
-            re-initialises their matrices with xavier_uniform_; here they keep their own
-            initialisation.
+        num_encoder_layers: encoder layers. Default: 6.
+        num_decoder_layers: decoder layers. Default: 6.
+        dim_feedforward: hidden features of the feed-forward networks. Default: 2048.
+        dropout: dropout probability, in train mode. Default: 0.1.
+        activation: 'relu', 'gelu' (exact) or a callable. Default: 'relu'.
+        custom_encoder: a module used instead of the built encoder. torch re-initialises
+            its matrices with xavier_uniform_; here it keeps its own initialisation.
+        custom_decoder: likewise, instead of the built decoder.
+        layer_norm_eps: LayerNorm's eps. Default: 1e-5.
+        batch_first: (N, S, E) rather than (S, N, E). Default: False.
+        norm_first: pre-LN layers (as :class:`TransformerEncoderLayer`). Default: False.
+        bias: biases in the Linear layers and the LayerNorms. Default: True.
 
     Every weight matrix of the built encoder and decoder starts from xavier_uniform_,
     as torch's ``_reset_parameters`` draws them.
