@@ -3,11 +3,12 @@ names, arguments and module names."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -46,9 +47,11 @@ LayerFactory = Callable[..., Module]
 _LAYER_NORM = functools.partial(LayerNorm, eps=1e-6)
 
 
-class ConvStemConfig(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class ConvStemConfig:
     """One conv - norm - activation layer of a convolutional stem (Xiao et al., "Early
-    convolutions help transformers see better"), torchvision's ``ConvStemConfig``.
+    convolutions help transformers see better"), torchvision's ``ConvStemConfig`` (a
+    NamedTuple there; the same fields, arguments and defaults).
 
     Args:
         out_channels: channels of the layer's output.
