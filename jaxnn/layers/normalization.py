@@ -75,6 +75,12 @@ class LayerNorm(Module):
 
     @linen.compact
     def __call__(self, input: jax.Array) -> jax.Array:
+        return self._normalize(input)
+
+    def _normalize(self, input: jax.Array) -> jax.Array:
+        """The normalization with this layer's parameters, for ``__call__`` and for a
+        subclass that moves axes around it (torchvision's LayerNorm2d): one recorded call
+        per layer, so a per-layer report sees the subclass's output."""
         shape = norm.normalized_shape(self.normalized_shape, self._who())
         scale = bias = None
         if self.elementwise_affine:

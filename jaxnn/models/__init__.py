@@ -20,6 +20,7 @@ from flax import linen
 from jaxnn.models import builders
 from jaxnn.models.alexnet import *  # noqa: F403
 from jaxnn.models.cifar10 import *  # noqa: F403
+from jaxnn.models.convnext import *  # noqa: F403
 from jaxnn.models.dcgan import *  # noqa: F403
 from jaxnn.models.densenet import *  # noqa: F403
 from jaxnn.models.efficientnet import *  # noqa: F403
@@ -35,6 +36,7 @@ from jaxnn.models.resnet import *  # noqa: F403
 from jaxnn.models.shufflenet import *  # noqa: F403
 from jaxnn.models.squeezenet import *  # noqa: F403
 from jaxnn.models.vgg import *  # noqa: F403
+from jaxnn.models.vision_transformer import *  # noqa: F403
 from jaxnn.models.word_language import *  # noqa: F403
 
 # one file per model family; each lists its public names (classes and torchvision's
@@ -44,6 +46,7 @@ FAMILIES = tuple(
     for family in (
         "alexnet",
         "cifar10",
+        "convnext",
         "dcgan",
         "densenet",
         "efficientnet",
@@ -59,6 +62,7 @@ FAMILIES = tuple(
         "shufflenet",
         "squeezenet",
         "vgg",
+        "vision_transformer",
         "word_language",
     )
 )

@@ -245,10 +245,16 @@ def _gather(g: Graph, eqn: Any, args: list[Value]) -> list[Value]:
 
 def _gathered_slice(g: Graph, eqn: Any, operand: Tensor, start: np.ndarray, dn, sizes) -> Value:
     """A gather of one window at constant indices (how jnp indexing slices an array with a
-    symbolic dimension): a Slice, clamped as gather clamps it."""
-    if dn.collapsed_slice_dims or getattr(dn, "operand_batching_dims", ()):
-        raise ExportError(f"gather with dimension numbers {dn} is not supported")
+    symbolic dimension): a Slice, clamped as gather clamps it, then a Squeeze of the axes
+    an integer index drops (``x[:, 0]``, ViT's class token)."""
     rank = len(operand.shape)
+    collapsed = tuple(dn.collapsed_slice_dims)
+    if (
+        getattr(dn, "operand_batching_dims", ())
+        or any(sizes[axis] != 1 for axis in collapsed)
+        or tuple(dn.offset_dims) != tuple(range(rank - len(collapsed)))
+    ):
+        raise ExportError(f"gather with dimension numbers {dn} is not supported")
     begin = [0] * rank
     for axis, value in zip(dn.start_index_map, start):
         limit = operand.shape[axis] - sizes[axis]
@@ -257,6 +263,7 @@ def _gathered_slice(g: Graph, eqn: Any, operand: Tensor, start: np.ndarray, dn, 
         begin[axis] = int(min(max(int(value), 0), limit))
     end = [b + s for b, s in zip(begin, sizes)]
     axes = axes_tensor(g, range(rank))
-    return output(
-        g, eqn, g.node1("Slice", [name_of(g, operand), g.shape(begin), g.shape(end), axes])
-    )
+    window = g.node1("Slice", [name_of(g, operand), g.shape(begin), g.shape(end), axes])
+    if collapsed:
+        window = g.node1("Squeeze", [window, axes_tensor(g, collapsed)])
+    return output(g, eqn, window)

@@ -161,6 +161,9 @@ class MLP(Sequential):
         inplace: passed to the activation and dropout when not None. Default: None.
         bias: the Linear layers' bias. Default: True.
         dropout: dropout probability after each Linear layer. Default: 0.0.
+        linear_layer: builds the Linear layers, called with Linear's arguments; a jaxnn
+            addition, for a model's initialisation (see :class:`Conv2dNormActivation`).
+            Default: ``nn.Linear``.
         **kwargs: Flax's ``parent`` and ``name`` (and the children, when Flax clones it).
 
     Shape:
@@ -176,6 +179,7 @@ class MLP(Sequential):
         inplace: bool | None = None,
         bias: bool = True,
         dropout: float = 0.0,
+        linear_layer: LayerFactory = Linear,
         **kwargs: Any,
     ) -> None:
         if "layers" in kwargs:  # Flax's clone() passes the children already built
@@ -186,13 +190,13 @@ class MLP(Sequential):
         params = {} if inplace is None else {"inplace": inplace}
         layers, width = [], in_channels
         for hidden in hidden_channels[:-1]:
-            layers.append(Linear(width, hidden, bias=bias))
+            layers.append(linear_layer(width, hidden, bias=bias))
             if norm_layer is not None:
                 layers.append(norm_layer(hidden))
             layers.append(activation_layer(**params))
             layers.append(Dropout(dropout, **params))
             width = hidden
-        layers.append(Linear(width, hidden_channels[-1], bias=bias))
+        layers.append(linear_layer(width, hidden_channels[-1], bias=bias))
         layers.append(Dropout(dropout, **params))
         super().__init__(*layers, **kwargs)
 

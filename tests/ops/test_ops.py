@@ -118,6 +118,22 @@ def test_conv_layer_builds_the_convolutions(tv, rng):
     _compare(block, tv.Conv2dNormActivation(6, 4, groups=2, bias=True), x, rng)
 
 
+def test_linear_layer_builds_the_mlp_layers(tv, rng):
+    """linear_layer (a jaxnn addition to MLP) is how a model (ViT's MLPBlock) gives its
+    Linear layers their initialisation; the layers compute as torchvision's."""
+    linear = functools.partial(
+        nn.Linear, weight_init=nn.init.constant_(0.25), bias_init=nn.init.constant_(-0.5)
+    )
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    ours = ops.MLP(4, [6, 2], linear_layer=linear)
+    params = ours.init(jax.random.key(0), x)["params"]
+    assert sorted(params) == ["0", "3"]
+    for key in params:
+        np.testing.assert_array_equal(params[key]["kernel"], 0.25)
+        np.testing.assert_array_equal(params[key]["bias"], -0.5)
+    _compare(ours, tv.MLP(4, [6, 2]), x, rng)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
