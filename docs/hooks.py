@@ -6,6 +6,8 @@
 * ``<!-- cli -->`` becomes the help of ``jaxnn-compat`` and each subcommand, printed by its
   argparse parser.
 * ``<!-- example: SCRIPT -->`` becomes the script's docstring and its ``--help``.
+* ``<!-- output: SCRIPT -->`` becomes the script's recorded run, docs/examples/NAME.txt:
+  the command line, then what it printed (``docs/record_example.py`` writes these).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 API = re.compile(r"^<!-- api: (?P<module>[\w.]+)(?: (?P<kind>classes|functions))? -->$", re.M)
 CLI = re.compile(r"^<!-- cli -->$", re.M)
 EXAMPLE = re.compile(r"^<!-- example: (?P<script>[\w.]+) -->$", re.M)
+OUTPUT = re.compile(r"^<!-- output: (?P<script>[\w.]+) -->$", re.M)
+TRANSCRIPTS = ROOT / "docs" / "examples"
 
 
 def public_names(module_name: str, kind: str | None = None) -> list[str]:
@@ -71,21 +75,37 @@ def _cli(_: re.Match) -> str:
     return "\n\n".join(parts)
 
 
-def _example(match: re.Match) -> str:
-    path = ROOT / "examples" / match["script"]
+def example_help(script: str) -> tuple[str, str]:
+    """The docstring of ``examples/SCRIPT`` and what its ``--help`` prints."""
+    path = ROOT / "examples" / script
     spec = importlib.util.spec_from_file_location(f"docs_example_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-        argv, sys.argv = sys.argv, [match["script"], "--help"]
+        argv, sys.argv = sys.argv, [script, "--help"]
         try:
             module.main(["--help"]) if _takes_argv(module.main) else module.main()
         finally:
             sys.argv = argv
-    doc = inspect.cleandoc(module.__doc__ or "")
-    usage = out.getvalue().rstrip()
+    return inspect.cleandoc(module.__doc__ or ""), out.getvalue().rstrip()
+
+
+def _example(match: re.Match) -> str:
+    doc, usage = example_help(match["script"])
     return f"{doc}\n\n```text\n$ python examples/{match['script']} --help\n{usage}\n```"
+
+
+def transcript_path(script: str) -> Path:
+    """Where the recorded run of ``examples/SCRIPT`` is kept."""
+    return TRANSCRIPTS / f"{Path(script).stem}.txt"
+
+
+def _output(match: re.Match) -> str:
+    text = transcript_path(match["script"]).read_text(encoding="utf-8").rstrip()
+    # a fence longer than any run of backticks the output has (a generated sample may)
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _takes_argv(main) -> bool:
@@ -119,4 +139,5 @@ def on_build_error(error) -> None:
 def on_page_markdown(markdown: str, page, config, files) -> str:
     markdown = API.sub(_api, markdown)
     markdown = CLI.sub(_cli, markdown)
-    return EXAMPLE.sub(_example, markdown)
+    markdown = EXAMPLE.sub(_example, markdown)
+    return OUTPUT.sub(_output, markdown)

@@ -11,6 +11,8 @@ import importlib.util
 import inspect
 import pathlib
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from typing import Any, NamedTuple
@@ -67,6 +69,104 @@ def test_every_example_script_is_on_the_examples_page():
     page = (DOCS / "examples.md").read_text()
     listed = set(re.findall(r"^<!-- example: ([\w.]+) -->$", page, re.M))
     assert listed == {path.name for path in (ROOT / "examples").glob("*.py")}
+
+
+def _docs_module(name: str):
+    """A helper script under docs/ (hooks.py, plot_curves.py), imported from its file."""
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", DOCS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(DOCS))  # record_example.py imports hooks as a sibling
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(DOCS))
+    return module
+
+
+_FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+
+
+def test_every_example_has_a_recorded_run_with_flags_it_still_takes():
+    """Each script's transcript starts with the command it ran, and every flag in that
+    command is one the script's --help lists: a renamed flag fails here instead of
+    leaving a transcript nobody can reproduce."""
+    hooks = _docs_module("hooks")
+    scripts = {path.name for path in (ROOT / "examples").glob("*.py")}
+    page = (DOCS / "examples.md").read_text()
+    assert set(re.findall(r"^<!-- output: ([\w.]+) -->$", page, re.M)) == scripts
+    for script in sorted(scripts):
+        first, *output = hooks.transcript_path(script).read_text(encoding="utf-8").splitlines()
+        dollar, python, path, *argv = shlex.split(first)
+        assert (dollar, python, path) == ("$", "python", f"examples/{script}"), first
+        assert any(line.strip() for line in output), f"{script}: nothing recorded"
+        listed = set(_FLAG.findall(hooks.example_help(script)[1]))
+        used = {arg.split("=")[0] for arg in argv if _FLAG.fullmatch(arg.split("=")[0])}
+        assert used - listed == set(), f"{script}: --help does not list {used - listed}"
+
+
+def test_examples_page_pictures_exist_and_the_curves_are_the_recorded_run():
+    page = (DOCS / "examples.md").read_text()
+    images = re.findall(r"!\[[^\]]+\]\(([^)\s]+)\)", page)
+    assert {"examples/train_curves.svg", "examples/dcgan_samples.png"} <= set(images)
+    for image in images:
+        assert (DOCS / image).is_file(), image
+    grid = (DOCS / "examples" / "dcgan_samples.png").read_bytes()
+    assert grid.startswith(b"\x89PNG\r\n\x1a\n") and len(grid) < 200_000
+    # the committed SVG is what docs/plot_curves.py draws from train.py's transcript
+    plot = _docs_module("plot_curves")
+    transcript = (DOCS / "examples" / "train.txt").read_text(encoding="utf-8")
+    assert [r["epoch"] for r in plot.epochs(transcript)] == list(range(1, 11))
+    svg = (DOCS / "examples" / "train_curves.svg").read_text(encoding="utf-8")
+    assert svg == plot.curves_svg(transcript)
+
+
+def test_record_example_keeps_what_a_terminal_shows():
+    record = _docs_module("record_example")
+    drawn = "epoch 1/2:  50%|#    | 1/2"
+    bar = f"\r{drawn}\r{' ' * len(drawn)}\r"  # tqdm draws, then clears with blanks
+    raw = f"start\n{bar}epoch 1/2: loss 0.5\n\rdone  \n\n\n"
+    assert record.as_shown(raw) == "start\nepoch 1/2: loss 0.5\ndone\n"
+    assert record.as_shown("table\n\nsecond\n") == "table\n\nsecond\n"  # blank lines kept
+
+
+def test_examples_page_builds_with_transcripts_and_pictures(tmp_path):
+    """The examples page alone, built strictly with the site's hooks and Markdown
+    extensions: its HTML holds every transcript and both pictures."""
+    import html
+
+    import yaml
+
+    hooks = _docs_module("hooks")
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS / "examples", docs / "examples")
+    shutil.copy(DOCS / "examples.md", docs / "examples.md")
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    config.update(
+        docs_dir=str(docs),
+        site_dir=str(tmp_path / "site"),
+        nav=[{"Examples": "examples.md"}],
+        plugins=["search"],
+        hooks=[str(DOCS / "hooks.py")],
+    )
+    config.pop("exclude_docs")
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    built = (tmp_path / "site" / "examples" / "index.html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", "", built))
+    for script in sorted(path.name for path in (ROOT / "examples").glob("*.py")):
+        transcript = hooks.transcript_path(script).read_text(encoding="utf-8").rstrip()
+        assert transcript in text, script
+    assert '<img alt="Loss and accuracy per epoch' in built and 'src="train_curves.svg"' in built
+    assert 'src="dcgan_samples.png"' in built
+    assert (tmp_path / "site" / "examples" / "dcgan_samples.png").is_file()
 
 
 @pytest.mark.slow
