@@ -46,7 +46,13 @@ ENCODER = [
 ]
 
 
-@pytest.mark.parametrize("kwargs", ENCODER, ids=str)
+def _id(kwargs: dict) -> str:
+    """A test id that names a callable argument by its name (a repr has its address,
+    which differs between pytest-xdist's workers)."""
+    return str({k: getattr(v, "__name__", v) for k, v in kwargs.items()})
+
+
+@pytest.mark.parametrize("kwargs", ENCODER, ids=_id)
 def test_encoder_layer_forward_and_gradients(kwargs, rng):
     bf = kwargs.get("batch_first", False)
     torch_kwargs = {**kwargs}
