@@ -106,7 +106,8 @@ def test_every_model_exports_and_matches_at_two_batch_sizes(name, tmp_path):
     model = models.get_model(name, **MODEL_KWARGS.get(name, {}))
     x2 = _inputs(model, 2, name=name)
     axis = batch_axis(model)  # 1 for the word-language models' (T, N) tokens
-    variables = model.init(jax.random.key(0), x2)
+    # jitted: eager init compiles each initializer's shape on its own (seconds per model)
+    variables = jax.jit(model.init)(jax.random.key(0), x2)
     path = jo.export(model, variables, x2, tmp_path / f"{name}.onnx", batch_axis=axis)
     proto = onnx.load(str(path), load_external_data=False)
     assert proto.graph.input[0].type.tensor_type.shape.dim[axis].dim_param == "batch"
