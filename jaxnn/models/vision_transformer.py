@@ -436,14 +436,7 @@ def vit_b_16(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> Vi
 def vit_b_32(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VisionTransformer:
     """ViT-B/32 (torchvision's builder): 32x32 patches, 12 layers, 12 heads, hidden 768,
     MLP 3072.
-
-    Args:
-        weights: must be None: jaxnn downloads nothing (convert torchvision's weights
-            with ``jaxnn-compat convert`` or ``jaxnn.compat.torch_to_flax``).
-        progress: accepted for torchvision's signature; nothing is downloaded.
-        **kwargs: ``image_size`` (default 224) and :class:`VisionTransformer`'s other
-            arguments but the sizes the builder fixes, e.g. ``num_classes=10``.
-    """
+    Args: as :func:`vit_b_16`."""
     return _vision_transformer(32, 12, 12, 768, 3072, weights, kwargs)
 
 
@@ -451,14 +444,7 @@ def vit_b_32(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> Vi
 def vit_l_16(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VisionTransformer:
     """ViT-L/16 (torchvision's builder): 16x16 patches, 24 layers, 16 heads, hidden 1024,
     MLP 4096.
-
-    Args:
-        weights: must be None: jaxnn downloads nothing (convert torchvision's weights
-            with ``jaxnn-compat convert`` or ``jaxnn.compat.torch_to_flax``).
-        progress: accepted for torchvision's signature; nothing is downloaded.
-        **kwargs: ``image_size`` (default 224) and :class:`VisionTransformer`'s other
-            arguments but the sizes the builder fixes, e.g. ``num_classes=10``.
-    """
+    Args: as :func:`vit_b_16`."""
     return _vision_transformer(16, 24, 16, 1024, 4096, weights, kwargs)
 
 
@@ -466,14 +452,7 @@ def vit_l_16(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> Vi
 def vit_l_32(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VisionTransformer:
     """ViT-L/32 (torchvision's builder): 32x32 patches, 24 layers, 16 heads, hidden 1024,
     MLP 4096.
-
-    Args:
-        weights: must be None: jaxnn downloads nothing (convert torchvision's weights
-            with ``jaxnn-compat convert`` or ``jaxnn.compat.torch_to_flax``).
-        progress: accepted for torchvision's signature; nothing is downloaded.
-        **kwargs: ``image_size`` (default 224) and :class:`VisionTransformer`'s other
-            arguments but the sizes the builder fixes, e.g. ``num_classes=10``.
-    """
+    Args: as :func:`vit_b_16`."""
     return _vision_transformer(32, 24, 16, 1024, 4096, weights, kwargs)
 
 
@@ -481,12 +460,5 @@ def vit_l_32(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> Vi
 def vit_h_14(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VisionTransformer:
     """ViT-H/14 (torchvision's builder): 14x14 patches, 32 layers, 16 heads, hidden 1280,
     MLP 5120.
-
-    Args:
-        weights: must be None: jaxnn downloads nothing (convert torchvision's weights
-            with ``jaxnn-compat convert`` or ``jaxnn.compat.torch_to_flax``).
-        progress: accepted for torchvision's signature; nothing is downloaded.
-        **kwargs: ``image_size`` (default 224) and :class:`VisionTransformer`'s other
-            arguments but the sizes the builder fixes, e.g. ``num_classes=10``.
-    """
+    Args: as :func:`vit_b_16`."""
     return _vision_transformer(14, 32, 16, 1280, 5120, weights, kwargs)
